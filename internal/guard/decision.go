@@ -1,0 +1,107 @@
+package guard
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/countersign/countersign/internal/identity"
+	"github.com/countersign/countersign/internal/sqlkind"
+)
+
+// Decision is what the guard says about an operation. The zero value is
+// Deny, so a forgotten case refuses.
+type Decision int
+
+const (
+	Deny Decision = iota
+	Hold
+	Allow
+)
+
+func (d Decision) String() string {
+	switch d {
+	case Deny:
+		return "deny"
+	case Hold:
+		return "hold"
+	case Allow:
+		return "allow"
+	}
+	return fmt.Sprintf("decision(%d)", int(d))
+}
+
+// Session is one client connection of one identity to one resource. The
+// engine fills it at startup; it is read-only afterwards except for State.
+type Session struct {
+	ID            string
+	Identity      identity.Identity
+	Resource      string
+	Dialect       sqlkind.Dialect
+	ClientAddr    string
+	ClientProgram string
+}
+
+// State is the session state that changes name resolution or privilege; it
+// is bound into every operation digest (invariant 4).
+type State struct {
+	SearchPath    string
+	Role          string
+	Schema        string // MySQL's current schema
+	InTransaction bool
+}
+
+// Param is one bound parameter of a prepared statement.
+type Param struct {
+	Format int16 // 0 text, 1 binary
+	Type   uint32
+	Null   bool
+	Value  []byte
+}
+
+// Operation is one request inside a session. Text and Params are owned by
+// the Operation (the engine copies them out of its read buffers).
+type Operation struct {
+	Text   string
+	Params []Param
+	State  State
+	Class  sqlkind.Classification
+}
+
+// Verdict is the guard's answer. The zero Verdict denies.
+type Verdict struct {
+	Decision Decision
+	// Code is a stable machine name for the reason ("access_denied",
+	// "approval_required", "approval_rejected", "recording_failed", ...).
+	Code string
+	// Message tells the person what happened and what to do.
+	Message  string
+	ReviewID string
+	GrantID  string
+	// Wait, set when Decision is Hold, blocks until the review is decided,
+	// ctx ends or the wait times out, and returns the final verdict
+	// (Allow or Deny). Notice is what the client is told while it waits.
+	Wait   func(ctx context.Context) Verdict `json:"-"`
+	Notice string
+	// Digest is the operation's keyed digest (invariant 4).
+	Digest []byte
+}
+
+// Guard decides operations. Implementations must be safe for concurrent use.
+type Guard interface {
+	// Connect decides whether the identity may open a session on the resource.
+	Connect(ctx context.Context, s *Session) Verdict
+	// Decide decides one operation of the session.
+	Decide(ctx context.Context, s *Session, op *Operation) Verdict
+	// Done tells the guard how an allowed operation ended, so an approval is
+	// consumed when its transaction commits and restored when it rolls back.
+	Done(ctx context.Context, s *Session, op *Operation, v Verdict, outcome Outcome)
+}
+
+// Outcome is how an operation ended upstream.
+type Outcome struct {
+	CommandTag string
+	Rows       int64
+	ErrorCode  string // SQLSTATE or the dialect's error number; "" on success
+	Committed  bool   // the operation's effects are committed (autocommit or COMMIT)
+	RolledBack bool
+}
