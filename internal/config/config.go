@@ -6,9 +6,12 @@ import "time"
 // a *Config that Load returned is valid.
 type Config struct {
 	// Path is the file it was loaded from; paths in it are relative to its dir.
-	Path      string     `yaml:"-"`
-	Listen    Listen     `yaml:"listen"`
-	Store     string     `yaml:"store"` // sqlite://./countersign.db (default) or postgres://...
+	Path   string `yaml:"-"`
+	Listen Listen `yaml:"listen"`
+	Store  string `yaml:"store"` // sqlite://./countersign.db (default) or postgres://...
+	// DataDir holds what the gateway makes at first start (local CA, keys).
+	// Default: the SQLite file's directory, else the config file's.
+	DataDir   string     `yaml:"data_dir"`
 	TLS       TLS        `yaml:"tls"`
 	Identity  Identity   `yaml:"identity"`
 	Resources []Resource `yaml:"resources"`

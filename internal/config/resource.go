@@ -1,0 +1,134 @@
+package config
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// resourceName is a DNS label: clients type it as a database (PostgreSQL)
+// or user name (MySQL), and it appears in URLs and review ids.
+var resourceName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// maxMySQLUser is MySQL's limit on a user name, which a MySQL client uses to
+// name the resource.
+const maxMySQLUser = 32
+
+func (k *checker) resources() {
+	names := map[string]string{}
+	for i := range k.c.Resources {
+		p := at("resources", i)
+		r := &k.c.Resources[i]
+		if first, dup := names[r.Name]; dup && r.Name != "" {
+			k.errf(p+".name", "%s is already the name of %s; resource names must be unique", r.Name, first)
+		}
+		names[r.Name] = p
+		k.resource(p, r)
+	}
+}
+
+func (k *checker) resource(p string, r *Resource) {
+	switch {
+	case r.Name == "":
+		k.errf(p+".name", "is required: the name clients connect to, like pg-prod")
+	case !resourceName.MatchString(r.Name):
+		k.errf(p+".name", "must be lower-case letters, digits and '-' (at most 63, not starting or ending with '-'), like pg-prod; not %q", clip(r.Name))
+	case r.Type == "mysql" && len(r.Name) > maxMySQLUser:
+		k.errf(p+".name", "must be at most %d characters for a mysql resource: MySQL clients send it as their user name", maxMySQLUser)
+	}
+	if r.Type == "kubernetes" {
+		k.errf(p+".type", "kubernetes resources are not supported yet; use postgres or mysql")
+	} else {
+		k.oneOf(p+".type", r.Type, []string{"postgres", "mysql"})
+	}
+	if r.Address == "" {
+		k.errf(p+".address", "is required: the upstream's host:port, like 127.0.0.1:5432")
+	} else {
+		k.hostPort(p+".address", r.Address, false)
+	}
+	if r.Username == "" {
+		k.errf(p+".username", "is required: the upstream user the gateway logs in as")
+	}
+	k.upstreamTLS(p+".tls", r.UpstreamTLS)
+	if r.Record.Results < 0 {
+		k.errf(p+".record.results", "must not be negative; 0 keeps no result rows")
+	}
+	k.policy(p+".policy", &r.Policy)
+}
+
+func (k *checker) upstreamTLS(p string, t UpstreamTLS) {
+	if !k.oneOf(p+".mode", t.Mode, []string{"disable", "require", "verify-full"}) {
+		return
+	}
+	if t.Mode == "disable" && (t.CAFile != "" || t.ServerName != "") {
+		k.errf(p+".mode", "is disable, so ca_file and server_name would be ignored; set mode: verify-full")
+	}
+	// verify-full without ca_file verifies against the system roots.
+	k.readable(p+".ca_file", t.CAFile)
+}
+
+func (k *checker) policy(p string, pol *Policy) {
+	k.groups(p+".access", pol.Access)
+	k.review(p+".review", &pol.Review)
+	k.grants(p+".grants", &pol.Grants)
+	k.groups(p+".breakglass", pol.Breakglass)
+	for i, g := range pol.Breakglass {
+		k.groupHasRole(at(p+".breakglass", i), g, "breakglass", "break glass")
+	}
+	for i := range pol.Masking {
+		k.maskRule(at(p+".masking", i), &pol.Masking[i])
+	}
+}
+
+func (k *checker) review(p string, rv *Review) {
+	seen := map[string]bool{}
+	for i, name := range rv.Kinds {
+		if k.oneOf(at(p+".kinds", i), name, KnownKinds) && seen[name] {
+			k.errf(at(p+".kinds", i), "%s is listed twice", name)
+		}
+		seen[name] = true
+	}
+	k.groups(p+".approvers", rv.Approvers)
+	if len(rv.Kinds) > 0 && len(rv.Approvers) == 0 {
+		k.errf(p+".approvers", "is required when kinds are reviewed: list the groups whose members approve, like [dba-leads]")
+	}
+	for i, g := range rv.Approvers {
+		k.groupHasRole(at(p+".approvers", i), g, "approver", "approve")
+	}
+	if rv.Approvals < 1 {
+		k.errf(p+".approvals", "must be >= 1")
+	}
+	k.oneOf(p+".mode", rv.Mode, []string{"wait", "reject"})
+	k.positive(p+".wait_timeout", rv.WaitTimeout)
+	k.positive(p+".review_timeout", rv.ReviewTimeout)
+	k.positive(p+".valid_for", rv.ValidFor)
+}
+
+func (k *checker) grants(p string, g *Grants) {
+	k.positive(p+".max_duration", g.MaxDuration)
+	seen := map[string]bool{}
+	for i, a := range g.Allow {
+		if k.oneOf(at(p+".allow", i), a, grantAccesses) && seen[a] {
+			k.errf(at(p+".allow", i), "%s is listed twice", a)
+		}
+		seen[a] = true
+	}
+}
+
+// groups checks a list of group names.
+func (k *checker) groups(p string, gs []string) {
+	for i, g := range gs {
+		if strings.TrimSpace(g) == "" {
+			k.errf(at(p, i), "a group name must not be empty")
+		}
+	}
+}
+
+// groupHasRole checks that identity.roles gives group the role, else the
+// setting could never take effect.
+func (k *checker) groupHasRole(p, group, role, verb string) {
+	if group == "" || slices.Contains(k.c.Identity.Roles[group], role) {
+		return
+	}
+	k.errf(p, "group %s does not have the %s role in identity.roles, so its members could never %s; add %s to its roles there", group, role, verb, role)
+}
