@@ -5,4 +5,48 @@
 // It fails closed: text that cannot be parsed, or whose effect depends on
 // something not resolved, is Unknown, the most dangerous kind. The zero Kind
 // is Unknown.
+//
+// # PostgreSQL
+//
+// PostgresClassifier parses with pg_query (PostgreSQL's own grammar, cgo).
+// Decisions that are not obvious:
+//
+//   - A multi-statement text takes its most dangerous statement's kind.
+//   - Data-modifying CTEs and SELECT ... FOR UPDATE/SHARE are writes.
+//   - EXPLAIN ANALYZE takes the kind of what it runs; plain EXPLAIN only
+//     plans, so it is a read, but the functions it names are still checked
+//     (the planner folds immutable functions).
+//   - DO, CALL and LOAD run arbitrary code: Unknown. EXECUTE name is Unknown
+//     unless the caller resolves the name (ClassifyWithPrepared).
+//   - SELECT ... INTO and CREATE TABLE AS are schema. COPY FROM is a write,
+//     COPY TO a read (COPY (query) TO takes the query's kind); COPY with a
+//     server file or PROGRAM is Unknown.
+//   - A function not on the built-in allow-list makes a statement Unknown
+//     until Resolve finds it in the upstream catalog to be a built-in
+//     immutable or stable function. A user-defined function is never
+//     trusted (its declared volatility is the author's claim), nor an
+//     overload in any other schema, nor a user-defined operator, nor a cast
+//     to a type with user code. Views and row-security policies the
+//     statement reads are expanded and checked the same way.
+//   - Only allow-listed SETs are reads; role changes, RESET ALL and DISCARD
+//     ALL are privilege; standard_conforming_strings off and a non-UTF8
+//     client_encoding are Unknown.
+//
+// # Caching
+//
+// Classifications are cached by exact text and by a literal-insensitive key
+// (literalKey): the text with each literal replaced by a placeholder of its
+// token type, built by a scanner that follows PostgreSQL's scan.l and gives
+// no key wherever it is unsure. A statement whose kind depends on a
+// literal's value (SET, EXPLAIN's ANALYZE option, COPY's file name) is never
+// cached under that key. TestLiteralKeySound and FuzzLiteralKey check that
+// two texts of one key classify identically.
+//
+// Texts so deeply nested that pg_query's C code could overflow its stack
+// are refused (Unknown) before they reach it.
+//
+// Known limits: pg_query is PostgreSQL 17's grammar, the server may be
+// older (its differences make statements fail, not run differently, as far
+// as known); implicit operators (ORDER BY, GROUP BY on user-defined types)
+// and implicit casts are not seen.
 package sqlkind

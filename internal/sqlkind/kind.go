@@ -92,4 +92,20 @@ type Classification struct {
 	// Functions lists the functions the statement calls, lower-cased and
 	// schema-qualified where written, for the catalog check of reads.
 	Functions []string
+	// Operators lists the operators the statement names explicitly, as the
+	// parser reads them ("=", "pg_catalog.+", "myschema.==="), for the
+	// catalog check of reads.
+	Operators []string
+	// Types lists the types the statement casts to ("pg_catalog.int4",
+	// "regclass"), for the catalog check of reads.
+	Types []string
+
+	// pending is the kind the text has once every function, operator, type
+	// and view it uses resolves to something safe (see PostgresClassifier.Resolve).
+	// Unknown when resolution cannot settle it.
+	pending Kind
+	// attrs are the last names of qualified column references ("t.x" gives
+	// "x"): PostgreSQL reads t.f as f(t) when t has no column f, so each one
+	// may be a function call.
+	attrs []string
 }
