@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/countersign/countersign/internal/identity"
+	"github.com/countersign/countersign/internal/mask"
 	"github.com/countersign/countersign/internal/sqlkind"
 )
 
@@ -65,6 +66,22 @@ type Operation struct {
 	Params []Param
 	State  State
 	Class  sqlkind.Classification
+
+	// The engine fills these from the statement's lineage before Decide
+	// (for PostgreSQL: pgmask.Annotate); zero values mean "nothing used as
+	// a filter" and must only be left so when the statement was analyzed.
+	//
+	// FilterUses are the table columns the statement uses other than as
+	// output (WHERE, JOIN, GROUP BY, ORDER BY, CASE conditions, the data of
+	// a write): a `filter: deny` masking rule refuses them.
+	FilterUses []mask.Source
+	// FilterUnresolved is set when some such use could not be traced; with
+	// a filter:deny rule on the resource the operation is refused.
+	FilterUnresolved bool
+	// Unmaskable says why the operation's results could not be masked (a
+	// binary COPY under an active masking rule); non-empty refuses the
+	// operation unless an unmask grant covers it.
+	Unmaskable string
 }
 
 // Verdict is the guard's answer. The zero Verdict denies.
@@ -84,6 +101,11 @@ type Verdict struct {
 	Notice string
 	// Digest is the operation's keyed digest (invariant 4).
 	Digest []byte
+	// Unmask is set on an allowed operation when an active unmask grant
+	// (UnmaskGrantID) covers the identity and resource: its results are
+	// not masked, and the engine records the operation as "unmasked".
+	Unmask        bool
+	UnmaskGrantID string
 }
 
 // Guard decides operations. Implementations must be safe for concurrent use.

@@ -1,9 +1,54 @@
 // Package store persists countersign's state: identities, tokens, admin
-// events, the recording's chained events and checkpoints (and, later,
-// reviews and grants). One interface, two implementations: SQLite (pure Go,
-// modernc.org/sqlite, WAL; the embedded default) and PostgreSQL (pgx; for
-// several replicas). Migrations are embedded and run by Open, forward only.
+// events, the recording's chained events and checkpoints, and reviews and
+// grants. One interface (Store), two implementations that pass the same
+// suite (storetest):
 //
-// Errors fail closed: a caller that cannot read or write the store refuses
-// the operation it was deciding.
+//   - SQLite (sqlite://PATH; pure Go, modernc.org/sqlite): the embedded
+//     default. One process owns the file. WAL mode, foreign keys,
+//     busy_timeout, synchronous=FULL. Writes go through one connection
+//     (SQLite has one writer at a time anyway, and one connection means our
+//     writers queue in Go instead of failing with SQLITE_BUSY); reads use a
+//     small pool beside it. Times are INTEGER unix nanoseconds (UTC), so
+//     numeric order is time order; Now is the process clock.
+//   - PostgreSQL (postgres:// or postgresql://; pgx/v5 pgxpool): several
+//     replicas share it and its clock (Now is clock_timestamp(), read at
+//     the call, not the transaction's start). Times are timestamptz.
+//
+// Open picks the implementation by the URL's scheme and runs the embedded
+// migrations (goose, forward only, version in goose_db_version; replicas
+// take turns under an advisory lock). Describe strips passwords from a URL
+// for logs.
+//
+// # Durability
+//
+// AppendEvents is the recording's group commit: one transaction per batch,
+// durable when it returns (SQLite: synchronous=FULL fsyncs the WAL at every
+// commit; PostgreSQL: synchronous_commit). A (writer, seq) that exists
+// fails the whole batch with ErrDuplicate; nothing of it is stored. Event
+// data, hashes and signatures are stored as bytes and given back byte for
+// byte (PostgreSQL: bytea, not jsonb), and times to the microsecond: the
+// chain's hashes cover them. BenchmarkAppendEvents measures the cost.
+//
+// # Fails closed
+//
+// Every method returns an error when the database does not answer or
+// refuses a write; callers refuse the operation they were deciding. A
+// token row holds the SHA-256 of the secret, never the secret (the tests
+// read every stored value to prove it). Lookups of absent records wrap
+// ErrNotFound (use errors.Is).
+//
+// # Adding a migration
+//
+// Add the next number to both directories, same number and meaning:
+//
+//	migrations/sqlite/00003_what.sql
+//	migrations/postgres/00003_what.sql
+//
+// each starting with "-- +goose Up". Never edit a released migration:
+// databases in the field have run it. Schemas move forward only: no Down
+// is ever run, and a database migrated by a newer countersign is refused
+// rather than misread. Times: INTEGER unix nanoseconds in SQLite and
+// timestamptz in PostgreSQL for new columns of this package's tables
+// (the reviews tables, 00002, keep BIGINT unix microseconds in both).
+// Then add the methods to both implementations and cases to storetest.
 package store

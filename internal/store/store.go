@@ -7,6 +7,7 @@ import (
 
 	"github.com/countersign/countersign/internal/identity"
 	"github.com/countersign/countersign/internal/recording"
+	"github.com/countersign/countersign/internal/review"
 )
 
 // ErrNotFound is returned when a looked-up record does not exist.
@@ -53,6 +54,10 @@ type Store interface {
 	// AddCheckpoint stores a signed checkpoint; Checkpoints lists a writer's.
 	AddCheckpoint(ctx context.Context, c Checkpoint) error
 	Checkpoints(ctx context.Context, writer string) ([]Checkpoint, error)
+
+	// review.Store: reviews, their votes and grants (reviews_*.go,
+	// migration 00002_reviews). The review package defines what it needs.
+	review.Store
 }
 
 // TokenFilter narrows ListTokens.

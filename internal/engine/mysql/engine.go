@@ -1,0 +1,216 @@
+package mysql
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/guard"
+	"github.com/countersign/countersign/internal/identity"
+	"github.com/countersign/countersign/internal/recording"
+	"github.com/countersign/countersign/internal/sqlkind"
+)
+
+// Classifier classifies one operation's SQL text in MySQL's dialect
+// (internal/sqlkind's *MySQLClassifier satisfies it).
+type Classifier interface {
+	Classify(text string) sqlkind.Classification
+	// Statements splits text into its statements with what the engine
+	// tracks per connection (USE, SET, LOAD DATA LOCAL); nil if it does not
+	// parse.
+	Statements(text string) []sqlkind.MySQLStatement
+}
+
+// Authenticator checks a countersign token presented as the password of a
+// resource (internal/identity satisfies it).
+type Authenticator interface {
+	AuthenticateResource(ctx context.Context, secret, resource string) (identity.Token, error)
+}
+
+// Options configures an Engine. Resource, Auth, Guard, Recorder and
+// Classifier are required.
+type Options struct {
+	// TLS is the gateway's certificate; nil offers no TLS (tests only: no
+	// token is then asked for off loopback).
+	TLS *tls.Config
+	// AllowPlaintextLoopback lets loopback clients send their token without TLS.
+	AllowPlaintextLoopback bool
+	// Resource looks a configured resource up by the name a client gives as
+	// its user name.
+	Resource   func(name string) (*config.Resource, bool)
+	Auth       Authenticator
+	Guard      guard.Guard
+	Recorder   recording.Recorder
+	Classifier Classifier
+	// Filter, when set, makes a ResultFilter for each allowed operation
+	// (masking). Nil passes rows through unchanged.
+	Filter func(s *guard.Session, op *guard.Operation, v guard.Verdict) ResultFilter
+	Limits config.Limits
+	Logger *slog.Logger
+}
+
+// Defaults applied when Limits leaves a field zero.
+const (
+	defaultMaxMessageBytes = 64 << 20
+	// maxLogicalPacket is MySQL's own max_allowed_packet ceiling (1 GiB).
+	maxLogicalPacket       = 1 << 30
+	defaultStartupTimeout  = 10 * time.Second
+	upstreamConnectTimeout = 10 * time.Second
+)
+
+// Engine is the MySQL wire-protocol gateway. Create it with New.
+type Engine struct {
+	o   Options
+	log *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[*conn]struct{}
+	closing   bool
+	wg        sync.WaitGroup
+}
+
+// New checks the options and returns an Engine.
+func New(o Options) (*Engine, error) {
+	switch {
+	case o.Resource == nil:
+		return nil, errors.New("mysql engine: Options.Resource is required")
+	case o.Auth == nil:
+		return nil, errors.New("mysql engine: Options.Auth is required")
+	case o.Guard == nil:
+		return nil, errors.New("mysql engine: Options.Guard is required")
+	case o.Recorder == nil:
+		return nil, errors.New("mysql engine: Options.Recorder is required")
+	case o.Classifier == nil:
+		return nil, errors.New("mysql engine: Options.Classifier is required")
+	case o.Limits.MaxMessageBytes < 0:
+		return nil, fmt.Errorf("mysql engine: limits.max_message_bytes is %d; it must be positive", o.Limits.MaxMessageBytes)
+	}
+	if o.Limits.MaxMessageBytes == 0 {
+		o.Limits.MaxMessageBytes = defaultMaxMessageBytes
+	}
+	if o.Limits.MaxMessageBytes > maxLogicalPacket {
+		o.Limits.MaxMessageBytes = maxLogicalPacket
+	}
+	if o.Limits.StartupTimeout <= 0 {
+		o.Limits.StartupTimeout = defaultStartupTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Engine{
+		o:         o,
+		log:       o.Logger.With("engine", "mysql"),
+		listeners: map[net.Listener]struct{}{},
+		sessions:  map[*conn]struct{}{},
+	}, nil
+}
+
+// ErrClosed is returned by Serve after Shutdown.
+var ErrClosed = errors.New("mysql engine: shut down")
+
+// Serve accepts clients on ln until Shutdown; it then returns ErrClosed.
+func (e *Engine) Serve(ln net.Listener) error {
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	e.listeners[ln] = struct{}{}
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.listeners, ln)
+		e.mu.Unlock()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if e.isClosing() {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		e.wg.Add(1)
+		go e.handle(nc)
+	}
+}
+
+func (e *Engine) isClosing() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closing
+}
+
+// handle runs one client connection; a panic ends only that connection.
+func (e *Engine) handle(nc net.Conn) {
+	defer e.wg.Done()
+	defer nc.Close()
+	c := newConn(e, nc)
+	defer func() {
+		if r := recover(); r != nil {
+			// Last line of defence: nothing on user input should panic, but
+			// if something does, only this connection ends.
+			e.log.Error("panic in mysql session", "session", c.sessionID(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			c.closeWith("internal error")
+		}
+	}()
+	if !e.track(c) {
+		return
+	}
+	defer e.untrack(c)
+	c.run()
+}
+
+func (e *Engine) track(c *conn) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return false
+	}
+	e.sessions[c] = struct{}{}
+	return true
+}
+
+func (e *Engine) untrack(c *conn) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.sessions, c)
+}
+
+// Shutdown stops accepting, lets sessions end on their own until ctx ends,
+// then cuts the remaining ones.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	e.closing = true
+	for ln := range e.listeners {
+		ln.Close()
+	}
+	e.mu.Unlock()
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	e.mu.Lock()
+	for c := range e.sessions {
+		c.kill("the gateway is shutting down")
+	}
+	e.mu.Unlock()
+	<-done
+	return ctx.Err()
+}

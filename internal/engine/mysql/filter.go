@@ -1,0 +1,75 @@
+package mysql
+
+// ResultFilter sees every result set of one operation before the client
+// does; masking plugs in here. Rows stream through one at a time and a
+// filter must not keep them. An error ends the session: a result that
+// cannot be filtered is not shown.
+type ResultFilter interface {
+	// Columns is called once per result set with its column definitions.
+	Columns(cols []Column) error
+	// TextRow may rewrite the values of a text-protocol row in place (nil
+	// is NULL); the gateway re-encodes the row whole.
+	TextRow(values [][]byte) error
+	// BinaryRow sees a binary-protocol row (COM_STMT_EXECUTE) as its raw
+	// payload and returns the payload to send, which may be the same.
+	BinaryRow(payload []byte) ([]byte, error)
+}
+
+// Column is one column definition, as the upstream described it: OrgTable
+// and OrgName give the lineage of a plain column; both are empty for a
+// computed one.
+type Column struct {
+	Schema, Table, OrgTable, Name, OrgName string
+	Type                                   byte
+	Flags                                  uint16
+}
+
+// parseColumn decodes a ColumnDefinition41 payload.
+func parseColumn(p []byte) (Column, bool) {
+	cur := &cursor{b: p}
+	cur.lenencBytes() // catalog
+	col := Column{
+		Schema:   string(cur.lenencBytes()),
+		Table:    string(cur.lenencBytes()),
+		OrgTable: string(cur.lenencBytes()),
+		Name:     string(cur.lenencBytes()),
+		OrgName:  string(cur.lenencBytes()),
+	}
+	cur.lenenc() // length of the fixed fields (0x0c)
+	cur.u16()    // character set
+	cur.u32()    // column length
+	col.Type = cur.u8()
+	col.Flags = cur.u16()
+	return col, !cur.bad
+}
+
+// parseTextRow splits a text-protocol row into its values (nil for NULL).
+func parseTextRow(p []byte, n int) ([][]byte, bool) {
+	cur := &cursor{b: p}
+	vals := make([][]byte, n)
+	for i := range vals {
+		if len(cur.b) > 0 && cur.b[0] == 0xfb {
+			cur.b = cur.b[1:]
+			continue
+		}
+		vals[i] = cur.lenencBytes()
+		if vals[i] == nil && !cur.bad {
+			vals[i] = []byte{}
+		}
+	}
+	return vals, !cur.bad && len(cur.b) == 0
+}
+
+// appendTextRow encodes values as a text-protocol row, every length prefix
+// rebuilt.
+func appendTextRow(dst []byte, vals [][]byte) []byte {
+	for _, v := range vals {
+		if v == nil {
+			dst = append(dst, 0xfb)
+			continue
+		}
+		dst = appendLenenc(dst, uint64(len(v)))
+		dst = append(dst, v...)
+	}
+	return dst
+}

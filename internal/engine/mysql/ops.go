@@ -1,0 +1,137 @@
+package mysql
+
+import (
+	"context"
+	"time"
+
+	"github.com/countersign/countersign/internal/guard"
+	"github.com/countersign/countersign/internal/recording"
+	"github.com/countersign/countersign/internal/sqlkind"
+)
+
+// operation is one decided operation on its way through the session.
+type operation struct {
+	g       guard.Operation
+	v       guard.Verdict
+	command string
+	commit  *recording.Commit // a read's event: waited for before its first result byte
+	filter  ResultFilter
+	started time.Time
+	stmts   []sqlkind.MySQLStatement
+
+	// filled by the relay
+	rows    int64
+	errCode string
+	failed  bool // the recording failed after a read was sent: results are dropped
+}
+
+const (
+	verdictRecordingFailed = "recording_failed"
+	// holdNoticeless documents that MySQL has no asynchronous notice: a
+	// held operation waits silently (see doc.go).
+	statusInTrans         = 0x0001
+	statusMoreResults     = 0x0008
+	defaultDenyMessage    = "countersign refused this operation"
+	recordingFailedReason = "countersign could not record this operation, so it was not run; try again, and tell an admin if it persists"
+)
+
+func (c *conn) snapshot() guard.State {
+	s := c.state
+	s.InTransaction = c.status&statusInTrans != 0
+	return s
+}
+
+// decide asks the guard, waits out a hold and records the decision. For
+// anything but a read the operation is durably recorded before decide
+// returns Allow (invariant 2).
+func (c *conn) decide(command, text string, params []guard.Param, class sqlkind.Classification) (*operation, guard.Verdict) {
+	op := &operation{command: command, started: time.Now(),
+		g: guard.Operation{Text: text, Params: params, State: c.snapshot(), Class: class}}
+	v := c.e.o.Guard.Decide(c.ctx, c.sess, &op.g)
+	if v.Decision == guard.Hold {
+		v = c.hold(v)
+	}
+	op.v = v
+	if v.Decision != guard.Allow {
+		c.e.recordOperation(c, op) // the refusal is recorded; not waited for
+		return op, v
+	}
+	commit := c.e.recordOperation(c, op)
+	if class.Kind != sqlkind.Read {
+		if err := commit.Wait(c.ctx); err != nil {
+			c.e.log.Error("recording an operation failed; it is refused", "session", c.id, "error", err)
+			v = guard.Verdict{Decision: guard.Deny, Code: verdictRecordingFailed, Message: recordingFailedReason}
+			op.v = v
+			return op, v
+		}
+	} else {
+		op.commit = commit
+	}
+	if c.e.o.Filter != nil {
+		op.filter = c.e.o.Filter(c.sess, &op.g, v)
+	}
+	return op, v
+}
+
+// hold waits for the review. MySQL has no asynchronous notice message, so
+// the client is told nothing while it waits; the wait shows in 'countersign
+// reviews list', and a refusal or timeout names the review.
+func (c *conn) hold(v guard.Verdict) guard.Verdict {
+	if v.Wait == nil {
+		return guard.Verdict{Decision: guard.Deny, Code: v.Code, Message: v.Message, ReviewID: v.ReviewID}
+	}
+	final := v.Wait(c.ctx)
+	if final.Decision == guard.Hold {
+		final.Decision = guard.Deny
+	}
+	if final.Decision != guard.Allow && final.ReviewID == "" {
+		final.ReviewID = v.ReviewID
+	}
+	return final
+}
+
+// deny answers a refused operation. Nothing reached the upstream, so an
+// open transaction there is exactly as the client believes: MySQL keeps a
+// transaction open after a failed statement, and so does the gateway.
+func (c *conn) deny(v guard.Verdict) bool {
+	msg := v.Message
+	if msg == "" {
+		msg = defaultDenyMessage
+		if v.ReviewID != "" {
+			msg += " (review " + v.ReviewID + ")"
+		}
+	}
+	code := uint16(erTableAccessDenied)
+	state := "42000"
+	if v.Code == verdictRecordingFailed {
+		code, state = erUnknown, "HY000"
+	}
+	return c.out.send(errPacket(code, state, msg)) == nil
+}
+
+// done reports the outcome to the guard and the recording.
+func (c *conn) done(op *operation) {
+	out := guard.Outcome{Rows: op.rows, ErrorCode: op.errCode}
+	inTx := c.status&statusInTrans != 0
+	out.Committed = op.errCode == "" && !inTx
+	out.RolledBack = op.errCode != "" && !inTx && op.g.State.InTransaction
+	out.CommandTag = op.command
+	c.e.o.Guard.Done(c.ctx, c.sess, &op.g, op.v, out)
+	c.e.recordOutcome(c, op, out)
+}
+
+// awaitRead holds back a read's first result byte until its event is
+// durable. If the recording failed, the results are dropped and the client
+// gets an error instead (the read ran but nothing of it is seen).
+func (c *conn) awaitRead(op *operation) {
+	if op.commit == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, time.Minute)
+	defer cancel()
+	if err := op.commit.Wait(ctx); err != nil {
+		c.e.log.Error("recording a read failed; its results are withheld", "session", c.id, "error", err)
+		op.failed = true
+	}
+	op.commit = nil
+}

@@ -1,0 +1,329 @@
+package mysql
+
+import (
+	"fmt"
+
+	"github.com/countersign/countersign/internal/guard"
+
+	"github.com/countersign/countersign/internal/sqlkind"
+)
+
+// onQuery: COM_QUERY, one or more statements.
+func (c *conn) onQuery(text string) bool {
+	class := c.e.o.Classifier.Classify(text)
+	op, v := c.decide("COM_QUERY", text, nil, class)
+	if v.Decision != guard.Allow {
+		return c.deny(v)
+	}
+	op.stmts = c.e.o.Classifier.Statements(text)
+	if !c.writeUp(comQuery, []byte(text)) {
+		return false
+	}
+	if !c.relayResults(op, false) {
+		return false
+	}
+	if op.errCode == "" {
+		c.trackState(op.stmts)
+	}
+	c.done(op)
+	return true
+}
+
+// trackState follows USE in a successful text.
+func (c *conn) trackState(stmts []sqlkind.MySQLStatement) {
+	for _, s := range stmts {
+		if s.Use != "" {
+			c.state.Schema = s.Use
+		}
+	}
+}
+
+// onInitDB: COM_INIT_DB is decided and recorded as the USE it is.
+func (c *conn) onInitDB(db string) bool {
+	text := "USE " + quoteIdent(db)
+	op, v := c.decide("COM_INIT_DB", text, nil, c.e.o.Classifier.Classify(text))
+	if v.Decision != guard.Allow {
+		return c.deny(v)
+	}
+	if !c.writeUp(comInitDB, []byte(db)) {
+		return false
+	}
+	p, ok := c.readUp()
+	if !ok {
+		return false
+	}
+	c.awaitRead(op)
+	if isErr(p) {
+		op.errCode = errCode(p)
+	} else {
+		c.state.Schema = db
+	}
+	c.noteStatus(p)
+	if !c.sendResult(op, p) {
+		return false
+	}
+	c.done(op)
+	return true
+}
+
+// onFieldList: COM_FIELD_LIST reads a table's columns; it is decided as
+// the SHOW COLUMNS it amounts to.
+func (c *conn) onFieldList(body []byte) bool {
+	cur := &cursor{b: body}
+	table := string(cur.nulString())
+	if cur.bad {
+		table = string(body)
+	}
+	text := "SHOW COLUMNS FROM " + quoteIdent(table)
+	op, v := c.decide("COM_FIELD_LIST", text, nil, c.e.o.Classifier.Classify(text))
+	if v.Decision != guard.Allow {
+		return c.deny(v)
+	}
+	if !c.writeUp(comFieldList, body) {
+		return false
+	}
+	for {
+		p, ok := c.readUp()
+		if !ok {
+			return false
+		}
+		c.awaitRead(op)
+		if !c.forward(op, p) {
+			return false
+		}
+		if isEOF(p) || isErr(p) {
+			if isErr(p) {
+				op.errCode = errCode(p)
+			}
+			break
+		}
+	}
+	if !c.finishResult(op) {
+		return false
+	}
+	c.done(op)
+	return true
+}
+
+func quoteIdent(s string) string {
+	b := []byte{'`'}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '`' {
+			b = append(b, '`')
+		}
+		b = append(b, s[i])
+	}
+	return string(append(b, '`'))
+}
+
+// sendResult sends a single-packet answer, or the recording error instead.
+func (c *conn) sendResult(op *operation, p []byte) bool {
+	if op.failed {
+		return c.out.send(errPacket(erUnknown, "HY000", recordingFailedReason)) == nil
+	}
+	return c.out.send(p) == nil
+}
+
+// forward queues one result packet for the client (dropped when the
+// recording failed), flushing in batches.
+func (c *conn) forward(op *operation, p []byte) bool {
+	if op.failed {
+		return true
+	}
+	c.out.sendBuffered(p)
+	if c.out.pending() >= 64<<10 {
+		return c.out.flush() == nil
+	}
+	return true
+}
+
+// finishResult flushes; after a failed recording the client gets its error
+// (with the sequence number the next packet would have had).
+func (c *conn) finishResult(op *operation) bool {
+	if op.failed {
+		c.out.reset(c.out.seq)
+		return c.out.send(errPacket(erUnknown, "HY000", recordingFailedReason)) == nil
+	}
+	return c.out.flush() == nil
+}
+
+// relayResults streams the upstream's answer to one command: OK, ERR, or
+// result sets (several when SERVER_MORE_RESULTS_EXISTS is set), through the
+// operation's filter, row by row.
+func (c *conn) relayResults(op *operation, binary bool) bool {
+	for {
+		p, ok := c.readUp()
+		if !ok {
+			return false
+		}
+		c.awaitRead(op)
+		switch {
+		case len(p) == 0:
+			c.fail(erMalformedPacket, "08S01", "countersign: the upstream sent an empty packet")
+			return false
+		case p[0] == 0x00:
+			c.noteStatus(p)
+			op.rows += affectedRows(p)
+			if !c.forward(op, p) {
+				return false
+			}
+		case isErr(p):
+			op.errCode = errCode(p)
+			if !c.forward(op, p) {
+				return false
+			}
+			return c.finishResult(op)
+		case p[0] == 0xfb:
+			if !c.localInfile(op, p) {
+				return false
+			}
+			continue
+		default:
+			if !c.relayResultSet(op, p, binary) {
+				return false
+			}
+		}
+		if c.status&statusMoreResults == 0 {
+			return c.finishResult(op)
+		}
+	}
+}
+
+func affectedRows(ok []byte) int64 {
+	cur := &cursor{b: ok[1:]}
+	n, _ := cur.lenenc()
+	return int64(n)
+}
+
+// relayResultSet streams one result set: column count, definitions, EOF,
+// rows, EOF (or ERR).
+func (c *conn) relayResultSet(op *operation, head []byte, binary bool) bool {
+	cur := &cursor{b: head}
+	n, _ := cur.lenenc()
+	if cur.bad || n == 0 || n > 4096 {
+		c.fail(erMalformedPacket, "08S01", "countersign: the upstream sent a malformed result header")
+		return false
+	}
+	if !c.forward(op, head) {
+		return false
+	}
+	cols := make([]Column, 0, n)
+	for i := uint64(0); i < n; i++ {
+		p, ok := c.readUp()
+		if !ok {
+			return false
+		}
+		col, good := parseColumn(p)
+		if !good {
+			c.fail(erMalformedPacket, "08S01", "countersign: the upstream sent a malformed column definition")
+			return false
+		}
+		cols = append(cols, col)
+		if !c.forward(op, p) {
+			return false
+		}
+	}
+	if op.filter != nil {
+		if err := op.filter.Columns(cols); err != nil {
+			c.closeWith(fmt.Sprintf("the result could not be masked (%v)", err))
+			return false
+		}
+	}
+	p, ok := c.readUp() // EOF after the definitions
+	if !ok {
+		return false
+	}
+	if !c.forward(op, p) {
+		return false
+	}
+	return c.relayRows(op, len(cols), binary)
+}
+
+func (c *conn) relayRows(op *operation, ncols int, binary bool) bool {
+	var buf []byte
+	for {
+		p, ok := c.readUp()
+		if !ok {
+			return false
+		}
+		switch {
+		case isEOF(p):
+			c.noteStatus(p)
+			return c.forward(op, p)
+		case isErr(p):
+			op.errCode = errCode(p)
+			c.status &^= statusMoreResults
+			return c.forward(op, p)
+		}
+		op.rows++
+		if op.filter != nil {
+			var err error
+			if p, buf, err = c.filterRow(op, p, ncols, binary, buf); err != nil {
+				c.closeWith(fmt.Sprintf("a row could not be masked (%v)", err))
+				return false
+			}
+		}
+		if !c.forward(op, p) {
+			return false
+		}
+	}
+}
+
+func (c *conn) filterRow(op *operation, p []byte, ncols int, binary bool, buf []byte) ([]byte, []byte, error) {
+	if binary {
+		out, err := op.filter.BinaryRow(p)
+		return out, buf, err
+	}
+	vals, ok := parseTextRow(p, ncols)
+	if !ok {
+		return nil, buf, fmt.Errorf("malformed row from the upstream")
+	}
+	if err := op.filter.TextRow(vals); err != nil {
+		return nil, buf, err
+	}
+	buf = appendTextRow(buf[:0], vals)
+	return buf, buf, nil
+}
+
+// localInfile answers the server's LOCAL INFILE request. It is passed to
+// the client only for an allowed LOAD DATA LOCAL statement; anything else
+// (a server asking for a file the client never named) is answered with an
+// empty file, so the server fails the statement and no client file is read.
+func (c *conn) localInfile(op *operation, req []byte) bool {
+	allowed := false
+	for _, s := range op.stmts {
+		allowed = allowed || s.LoadLocal
+	}
+	if !allowed || op.failed {
+		return c.writeUpRaw(nil)
+	}
+	if !c.forward(op, req) || c.out.flush() != nil {
+		return false
+	}
+	c.rd.seq = c.out.seq
+	for {
+		p, err := c.rd.next()
+		if err != nil {
+			c.readFailed(err)
+			c.closeBoth()
+			return false
+		}
+		if !c.writeUpRaw(p) {
+			return false
+		}
+		if len(p) == 0 {
+			break
+		}
+	}
+	c.out.seq = c.rd.seq
+	return true
+}
+
+// writeUpRaw writes one packet to the upstream within the current exchange.
+func (c *conn) writeUpRaw(payload []byte) bool {
+	if err := c.up.WritePacket(withHeader(payload)); err != nil {
+		c.upstreamGone(err)
+		return false
+	}
+	return true
+}

@@ -1,0 +1,210 @@
+package mysql
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/countersign/countersign/internal/guard"
+	"github.com/countersign/countersign/internal/sqlkind"
+)
+
+// stmt is a statement the client prepared (COM_STMT_PREPARE), under the
+// upstream's statement id.
+type stmt struct {
+	text    string
+	class   sqlkind.Classification
+	stmts   []sqlkind.MySQLStatement
+	nparams int
+	types   []uint16       // parameter types of the last execute that sent them
+	long    map[int][]byte // COM_STMT_SEND_LONG_DATA, per parameter
+	longLen int            // bytes held in long, bounded by max_message_bytes
+}
+
+// onPrepare forwards the prepare (it runs nothing) and keeps the text and
+// its classification for the executes, which are decided one by one.
+func (c *conn) onPrepare(text string) bool {
+	if !c.writeUp(comStmtPrepare, []byte(text)) {
+		return false
+	}
+	p, ok := c.readUp()
+	if !ok {
+		return false
+	}
+	if isErr(p) || len(p) < 12 || p[0] != 0x00 {
+		return c.out.send(p) == nil
+	}
+	id := binary.LittleEndian.Uint32(p[1:])
+	ncols := int(binary.LittleEndian.Uint16(p[5:]))
+	nparams := int(binary.LittleEndian.Uint16(p[7:]))
+	c.stmts[id] = &stmt{text: text, class: c.e.o.Classifier.Classify(text),
+		stmts: c.e.o.Classifier.Statements(text), nparams: nparams, long: map[int][]byte{}}
+	c.out.sendBuffered(p)
+	for _, n := range []int{nparams, ncols} {
+		if n == 0 {
+			continue
+		}
+		for i := 0; i <= n; i++ { // n definitions and an EOF
+			q, ok := c.readUp()
+			if !ok {
+				return false
+			}
+			c.out.sendBuffered(q)
+		}
+	}
+	return c.out.flush() == nil
+}
+
+func (c *conn) lookupStmt(body []byte) (uint32, *stmt, bool) {
+	if len(body) < 4 {
+		return 0, nil, false
+	}
+	id := binary.LittleEndian.Uint32(body)
+	s, ok := c.stmts[id]
+	return id, s, ok
+}
+
+// onLongData keeps a parameter's long data for the execute's decision and
+// forwards it (nothing runs until the execute). It has no response.
+func (c *conn) onLongData(body []byte) bool {
+	_, s, ok := c.lookupStmt(body)
+	if !ok || len(body) < 6 {
+		return true // MySQL answers nothing here either; the execute fails
+	}
+	param := int(binary.LittleEndian.Uint16(body[4:]))
+	data := body[6:]
+	if param >= s.nparams {
+		return true
+	}
+	s.longLen += len(data)
+	if s.longLen > c.e.o.Limits.MaxMessageBytes {
+		c.fail(erNetPacketTooLarge, "08S01", "countersign: the long data of a prepared statement exceeds limits.max_message_bytes")
+		return false
+	}
+	s.long[param] = append(s.long[param], data...)
+	c.up.ResetSequence()
+	return c.writeUpRaw(append([]byte{comStmtSendLongData}, body...))
+}
+
+func (c *conn) onStmtClose(body []byte) bool {
+	if id, _, ok := c.lookupStmt(body); ok {
+		delete(c.stmts, id)
+	}
+	c.up.ResetSequence()
+	return c.writeUpRaw(append([]byte{comStmtClose}, body...))
+}
+
+func (c *conn) onStmtReset(body []byte) bool {
+	if _, s, ok := c.lookupStmt(body); ok {
+		s.long, s.longLen = map[int][]byte{}, 0
+	}
+	return c.passThrough(comStmtReset, body)
+}
+
+// onExecute decides COM_STMT_EXECUTE from the prepared text and the bound
+// parameters, long data included, then forwards it as the client sent it.
+func (c *conn) onExecute(body []byte) bool {
+	_, s, ok := c.lookupStmt(body)
+	if !ok {
+		return c.out.send(errPacket(erUnknownStmt, "HY000", "unknown prepared statement handler given to mysqld_stmt_execute")) == nil
+	}
+	params, err := decodeExecute(body, s)
+	if err != nil {
+		return c.out.send(errPacket(erWrongArguments, "HY000", "Incorrect arguments to mysqld_stmt_execute: "+err.Error())) == nil
+	}
+	op, v := c.decide("COM_STMT_EXECUTE", s.text, params, s.class)
+	s.long, s.longLen = map[int][]byte{}, 0
+	if v.Decision != guard.Allow {
+		return c.deny(v)
+	}
+	op.stmts = s.stmts
+	if !c.writeUp(comStmtExecute, body) || !c.relayResults(op, true) {
+		return false
+	}
+	if op.errCode == "" {
+		c.trackState(op.stmts)
+	}
+	c.done(op)
+	return true
+}
+
+// decodeExecute reads the parameters of a COM_STMT_EXECUTE body (after the
+// command byte): statement id, flags, iteration count, NULL bitmap, the
+// new-params-bound flag, types, values. Values sent as long data are taken
+// from there. Every parameter becomes a guard.Param (binary format, its
+// type with the unsigned flag in bit 15).
+func decodeExecute(body []byte, s *stmt) ([]guard.Param, error) {
+	cur := &cursor{b: body}
+	cur.u32()
+	flags := cur.u8()
+	cur.u32()
+	if cur.bad {
+		return nil, errShort
+	}
+	if flags != 0 {
+		return nil, fmt.Errorf("cursor flags %#x are not supported through countersign", flags)
+	}
+	n := s.nparams
+	if n == 0 {
+		return nil, nil
+	}
+	nulls := cur.bytes((n + 7) / 8)
+	if bound := cur.u8(); bound == 1 {
+		s.types = make([]uint16, n)
+		for i := range s.types {
+			s.types[i] = cur.u16()
+		}
+	}
+	if cur.bad {
+		return nil, errShort
+	}
+	if len(s.types) != n {
+		return nil, fmt.Errorf("no parameter types were sent")
+	}
+	params := make([]guard.Param, n)
+	for i := range params {
+		t := s.types[i]
+		params[i] = guard.Param{Format: 1, Type: uint32(t)}
+		if nulls[i/8]&(1<<(i%8)) != 0 {
+			params[i].Null = true
+			continue
+		}
+		if d, ok := s.long[i]; ok {
+			params[i].Value = append([]byte(nil), d...)
+			continue
+		}
+		v, err := binaryValue(cur, byte(t))
+		if err != nil {
+			return nil, fmt.Errorf("parameter %d: %w", i+1, err)
+		}
+		params[i].Value = append([]byte(nil), v...)
+	}
+	return params, nil
+}
+
+// binaryValue reads one binary-protocol value of type t.
+func binaryValue(cur *cursor, t byte) ([]byte, error) {
+	var v []byte
+	switch t {
+	case 0x06: // NULL
+		return nil, nil
+	case 0x01: // TINY
+		v = cur.bytes(1)
+	case 0x02, 0x0d: // SHORT, YEAR
+		v = cur.bytes(2)
+	case 0x03, 0x09, 0x04: // LONG, INT24, FLOAT
+		v = cur.bytes(4)
+	case 0x08, 0x05: // LONGLONG, DOUBLE
+		v = cur.bytes(8)
+	case 0x07, 0x0a, 0x0b, 0x0c: // TIMESTAMP, DATE, TIME, DATETIME
+		n := cur.u8()
+		v = cur.bytes(int(n))
+	case 0x00, 0x0f, 0x10, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9, 0xfa, 0xfb, 0xfc, 0xfd, 0xfe, 0xff:
+		v = cur.lenencBytes()
+	default:
+		return nil, fmt.Errorf("unknown parameter type %#x", t)
+	}
+	if cur.bad {
+		return nil, errShort
+	}
+	return v, nil
+}

@@ -1,0 +1,26 @@
+// Package review is the review lifecycle and the one place segregation of
+// duties is enforced (DESIGN.md invariant 3). Every way to approve or
+// reject (API, CLI, web, chat webhook) calls Service.Approve or
+// Service.Reject; there is no other path to a decision and no admin
+// exemption.
+//
+// A vote is refused when: the review is expired or already decided; the
+// voter is the initiator (same issuer and subject, or the same verified
+// email under another issuer); the voter is not both an approver and a
+// member of one of the resource's approver groups; the token used is not an
+// API token (a resource token is only a database password); where OIDC is
+// configured, the voter's login is older than identity.approve_max_age, or
+// the voter is a minted or service identity and identity.local.may_approve
+// is off; the same person already voted (one identity counts once, enforced
+// by a UNIQUE constraint in the store so concurrent votes cannot count
+// twice). Any rejection rejects; N distinct approvals approve.
+//
+// Every clock is the store's (Store.Now), so replicas agree. Every
+// transition is a conditional UPDATE in the store: a decision on an expired
+// review, a second decision, or two sessions consuming one approval cannot
+// both succeed. Waiters are woken by a Notifier (in-process now; PostgreSQL
+// LISTEN/NOTIFY across replicas later), never by polling.
+//
+// It fails closed: a store or recording error refuses the vote, the
+// creation, or the consumption it was deciding.
+package review

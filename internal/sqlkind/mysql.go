@@ -1,0 +1,277 @@
+package sqlkind
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/pingcap/tidb/pkg/parser"
+	"github.com/pingcap/tidb/pkg/parser/ast"
+	// The parser needs a value-expression implementation; this is TiDB's
+	// small one without the TiDB type system (go-mysql uses it the same way).
+	_ "github.com/pingcap/tidb/pkg/parser/test_driver"
+)
+
+// MySQLOptions configures a MySQL classifier. The zero value is the safe
+// default.
+type MySQLOptions struct {
+	// CacheSize bounds the classification cache (entries). Zero means
+	// 10,000; negative disables caching.
+	CacheSize int
+	// AllowFunctions are further functions, lower case and written as in
+	// statements ("app.safe_fn"), that count as reads. Only list functions
+	// whose code you have read.
+	AllowFunctions []string
+}
+
+// MySQLClassifier classifies MySQL and MariaDB statement text with TiDB's
+// MySQL grammar (github.com/pingcap/tidb/pkg/parser), after the gateway's
+// own comment scan (see mysqlVariants). It is safe for concurrent use.
+type MySQLClassifier struct {
+	allowFuncs map[string]bool
+	cache      *myCache
+	parsers    sync.Pool
+}
+
+// MySQLStatement is one statement of a MySQL text with what the engine
+// tracks per connection. Treat every field as read-only: it is shared
+// through the cache.
+type MySQLStatement struct {
+	Classification
+	// Use is the schema USE switches to, "" otherwise.
+	Use string
+	// Settings are the session variables a SET changes.
+	Settings []MySQLSetting
+	// LoadLocal is LOAD DATA LOCAL INFILE: the server will ask the client
+	// for a file.
+	LoadLocal bool
+}
+
+// MySQLSetting is one session variable a SET changes. SET NAMES and SET
+// CHARACTER SET appear as character_set_client.
+type MySQLSetting struct {
+	Name  string // lower case
+	Value string // as written when a literal; "" for an expression
+	// Default is SET x = DEFAULT.
+	Default bool
+}
+
+// NewMySQL returns a classifier with its own cache.
+func NewMySQL(opts MySQLOptions) *MySQLClassifier {
+	size := opts.CacheSize
+	if size == 0 {
+		size = 10000
+	}
+	m := &MySQLClassifier{allowFuncs: setOf(opts.AllowFunctions...), cache: newMyCache(size)}
+	m.parsers.New = func() any { return parser.New() }
+	return m
+}
+
+type myAnalysis struct {
+	c     Classification
+	stmts []MySQLStatement
+}
+
+// Classify returns the kind of text and the tables it touches. Functions
+// not on the built-in allow-list make it Unknown (MySQL has no catalog
+// flag the gateway could trust for a stored function).
+func (m *MySQLClassifier) Classify(text string) Classification {
+	return m.analyze(text).c
+}
+
+// Statements returns each statement of text with what the engine tracks
+// per connection; nil when text cannot be read (Classify says why).
+func (m *MySQLClassifier) Statements(text string) []MySQLStatement {
+	return m.analyze(text).stmts
+}
+
+func (m *MySQLClassifier) analyze(text string) *myAnalysis {
+	if len(text) > maxCachedText {
+		return m.parse(text)
+	}
+	if a, ok := m.cache.get(text); ok {
+		return a
+	}
+	a := m.parse(text)
+	m.cache.put(text, a)
+	return a
+}
+
+func myUnknown(reason string) *myAnalysis {
+	return &myAnalysis{c: Classification{Kind: Unknown, Reason: reason}}
+}
+
+// parse classifies text without the cache: every variant the server could
+// run (executable comments) is classified, and the most dangerous wins.
+func (m *MySQLClassifier) parse(text string) *myAnalysis {
+	if !utf8.ValidString(text) {
+		return myUnknown("the text is not valid UTF-8; the gateway reads statements as utf8mb4")
+	}
+	if strings.IndexByte(text, 0) >= 0 {
+		return myUnknown("the text contains a NUL byte")
+	}
+	variants, why := mysqlVariants(text)
+	if why != "" {
+		return myUnknown(why)
+	}
+	var out *myAnalysis
+	for _, v := range variants {
+		a := m.parseOne(v)
+		if out == nil {
+			out = a
+			continue
+		}
+		if a.c.Kind == Unknown && a.stmts == nil {
+			return a
+		}
+		if !sameState(out.stmts, a.stmts) {
+			return myUnknown("executable comments change the session's schema or settings depending on the server's version")
+		}
+		// The last variant has every executable comment opened: its
+		// statements are the engine's view of the text.
+		out = &myAnalysis{c: combine([]Classification{out.c, a.c}), stmts: a.stmts}
+		out.c.Statements = a.c.Statements
+	}
+	return out
+}
+
+// sameState reports whether two variants switch schemas alike. Settings
+// may differ: an unsafe one is Unknown in whichever variant has it, and a
+// safe one changes nothing the gateway reads.
+func sameState(a, b []MySQLStatement) bool {
+	return strings.Join(uses(a), "\x00") == strings.Join(uses(b), "\x00")
+}
+
+func uses(stmts []MySQLStatement) []string {
+	var out []string
+	for _, s := range stmts {
+		if s.Use != "" {
+			out = append(out, s.Use)
+		}
+	}
+	return out
+}
+
+// parseOne classifies one comment-free variant.
+func (m *MySQLClassifier) parseOne(text string) (a *myAnalysis) {
+	defer func() {
+		if r := recover(); r != nil {
+			// The parser is third-party code: a panic on odd input fails
+			// closed instead of taking the session down.
+			a = myUnknown(fmt.Sprintf("the MySQL parser failed on the text: %v", r))
+		}
+	}()
+	p := m.parsers.Get().(*parser.Parser)
+	stmts, _, err := p.Parse(text, "", "")
+	m.parsers.Put(p)
+	if err != nil {
+		return myUnknown(fmt.Sprintf("the MySQL parser rejects the text (statements it does not know, such as HANDLER or MariaDB-only syntax, count as unknown): %v", err))
+	}
+	if len(stmts) == 0 {
+		return &myAnalysis{c: Classification{Kind: Read, Reason: "empty statement"}}
+	}
+	a = &myAnalysis{stmts: make([]MySQLStatement, len(stmts))}
+	parts := make([]Classification, len(stmts))
+	for i, s := range stmts {
+		a.stmts[i] = m.classifyStmt(s)
+		parts[i] = a.stmts[i].Classification
+	}
+	a.c = combine(parts)
+	return a
+}
+
+func (m *MySQLClassifier) classifyStmt(s ast.StmtNode) MySQLStatement {
+	var r MySQLStatement
+	var w myWalk
+	r.Kind, r.Reason = m.stmtKind(s, &r, &w)
+	if w.unknown != "" {
+		r.Kind, r.Reason = Unknown, w.unknown
+	} else if w.writes && r.Kind == Read {
+		r.Kind, r.Reason = Write, "SELECT ... FOR UPDATE / LOCK IN SHARE MODE takes row locks"
+	}
+	r.Statements = 1
+	r.Objects = sortedUnique(w.objects)
+	r.Functions = sortedUnique(w.functions)
+	m.settleFunctions(&r.Classification)
+	return r
+}
+
+// settleFunctions: a function that writes makes the statement a write; one
+// that reaches outside the database, or that is not a known built-in,
+// makes it Unknown.
+func (m *MySQLClassifier) settleFunctions(c *Classification) {
+	if c.Kind == Unknown {
+		return
+	}
+	var unresolved []string
+	for _, f := range c.Functions {
+		switch {
+		case m.allowFuncs[f]:
+		case mysqlUnknownFuncs[f] != "":
+			c.Kind, c.Reason = Unknown, mysqlUnknownFuncs[f]
+			return
+		case mysqlWriteFuncs[f]:
+			if c.Kind == Read {
+				c.Reason = fmt.Sprintf("calls %s(), which changes state", f)
+			}
+			c.Kind = Max(c.Kind, Write)
+		case mysqlReadFuncs[f]:
+		default:
+			unresolved = append(unresolved, f+"()")
+		}
+	}
+	if len(unresolved) > 0 {
+		c.Kind = Unknown
+		c.Reason = "calls " + strings.Join(unresolved, ", ") +
+			", which is not a built-in function the gateway knows to be harmless (stored functions may do anything)"
+	}
+}
+
+// myCache is a bounded map with two generations, like the PostgreSQL
+// classifier's lru (cache.go), for MySQL analyses.
+type myCache struct {
+	mu        sync.Mutex
+	max       int
+	cur, prev map[string]*myAnalysis
+}
+
+func newMyCache(size int) *myCache {
+	if size < 0 {
+		return &myCache{}
+	}
+	half := max(size/2, 1)
+	return &myCache{max: half, cur: make(map[string]*myAnalysis, half)}
+}
+
+func (l *myCache) get(k string) (*myAnalysis, bool) {
+	if l.max == 0 {
+		return nil, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a, ok := l.cur[k]; ok {
+		return a, true
+	}
+	if a, ok := l.prev[k]; ok {
+		l.putLocked(k, a)
+		return a, true
+	}
+	return nil, false
+}
+
+func (l *myCache) put(k string, a *myAnalysis) {
+	if l.max == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.putLocked(k, a)
+}
+
+func (l *myCache) putLocked(k string, a *myAnalysis) {
+	if len(l.cur) >= l.max {
+		l.prev, l.cur = l.cur, make(map[string]*myAnalysis, l.max)
+	}
+	l.cur[k] = a
+}
