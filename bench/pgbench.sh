@@ -42,7 +42,7 @@ identity:
     bench: [creator]
     leads: [approver]
 resources:
-  - name: $DB
+  - name: cs-bench
     type: postgres
     address: 127.0.0.1:$PG_PORT
     database: $DB
@@ -94,7 +94,7 @@ run() { # label, mode, connection args...
 echo "pgbench -S, $CLIENTS clients, ${SECS}s each, $(nproc) cores" >&2
 for mode in simple prepared; do
 	d=$(run direct "$mode" -h 127.0.0.1 -p $PG_PORT -U postgres $DB)
-	c=$(PGPASSWORD=$TOKEN PGSSLMODE=require run countersign "$mode" -h 127.0.0.1 -p $CS_PORT -U bench $DB)
+	c=$(PGPASSWORD=$TOKEN PGSSLMODE=require run countersign "$mode" -h 127.0.0.1 -p $CS_PORT -U bench cs-bench)
 	b=$(run pgbouncer "$mode" -h 127.0.0.1 -p $BOUNCER_PORT -U postgres $DB)
 	printf '%-9s countersign/direct %.2f  countersign/pgbouncer %.2f\n' "$mode" \
 		"$(echo "$c / $d" | bc -l)" "$(echo "$c / $b" | bc -l)" >&2

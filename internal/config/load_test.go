@@ -249,7 +249,7 @@ func TestExampleLoads(t *testing.T) {
 	if r.Address != "127.0.0.1:5432" || r.Database != "postgres" || r.Username != "postgres" || r.PasswordEnv != "" {
 		t.Errorf("pg-prod = %+v", r)
 	}
-	if c.Listen.API != "127.0.0.1:8443" || c.Listen.Postgres != "127.0.0.1:15432" || c.Listen.MySQL != "" {
+	if c.Listen.API != "127.0.0.1:8443" || c.Listen.Postgres != "127.0.0.1:15432" || c.Listen.MySQL != "127.0.0.1:13306" {
 		t.Errorf("listen = %+v", c.Listen)
 	}
 	if c.Identity.OIDC != nil {

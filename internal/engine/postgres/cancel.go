@@ -1,0 +1,124 @@
+package postgres
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// cancelMap maps the BackendKeyData the gateway gave each client to its
+// session, so a CancelRequest (which arrives on a fresh connection) reaches
+// the session it names.
+type cancelMap struct {
+	replica uint8
+	mu      sync.Mutex
+	byPID   map[uint32]*cancelEntry
+}
+
+type cancelEntry struct {
+	secret []byte
+	c      *conn
+}
+
+func newCancelMap(replica uint8) *cancelMap {
+	return &cancelMap{replica: replica, byPID: map[uint32]*cancelEntry{}}
+}
+
+// add gives c a fresh random key whose process id carries the replica id in
+// its top byte.
+func (m *cancelMap) add(c *conn) (pid uint32, secret []byte, err error) {
+	secret = make([]byte, 4)
+	var b [4]byte
+	for range 100 {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, nil, err
+		}
+		if _, err := rand.Read(secret); err != nil {
+			return 0, nil, err
+		}
+		pid = uint32(m.replica)<<24 | binary.BigEndian.Uint32(b[:])&0x00ffffff
+		m.mu.Lock()
+		if _, used := m.byPID[pid]; !used {
+			m.byPID[pid] = &cancelEntry{secret: secret, c: c}
+			m.mu.Unlock()
+			return pid, secret, nil
+		}
+		m.mu.Unlock()
+	}
+	return 0, nil, errors.New("no free cancel key")
+}
+
+func (m *cancelMap) remove(pid uint32) {
+	m.mu.Lock()
+	delete(m.byPID, pid)
+	m.mu.Unlock()
+}
+
+// lookup returns the session whose key matches, comparing the secret in
+// constant time.
+func (m *cancelMap) lookup(pid uint32, secret []byte) *conn {
+	m.mu.Lock()
+	ent := m.byPID[pid]
+	m.mu.Unlock()
+	if ent == nil || subtle.ConstantTimeCompare(ent.secret, secret) != 1 {
+		return nil
+	}
+	return ent.c
+}
+
+// upstreamKey is what it takes to cancel the upstream backend of a session.
+type upstreamKey struct {
+	pid     uint32
+	secret  []byte
+	address string
+	tls     *tls.Config // nil: the upstream is spoken to in plaintext
+}
+
+// cancelUpstream opens a connection to the upstream and sends its
+// CancelRequest, after an SSLRequest when the upstream needs TLS.
+func cancelUpstream(k upstreamKey) error {
+	nc, err := net.DialTimeout("tcp", k.address, upstreamConnectTimeout)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(upstreamConnectTimeout))
+	var w io.ReadWriter = nc
+	if k.tls != nil {
+		req, _ := (&pgproto3.SSLRequest{}).Encode(nil)
+		if _, err := nc.Write(req); err != nil {
+			return err
+		}
+		var b [1]byte
+		if _, err := io.ReadFull(nc, b[:]); err != nil {
+			return err
+		}
+		if b[0] != 'S' {
+			return fmt.Errorf("upstream %s refused TLS for the cancel request", k.address)
+		}
+		tc := tls.Client(nc, k.tls)
+		if err := tc.Handshake(); err != nil {
+			return err
+		}
+		w = tc
+	}
+	msg, err := (&pgproto3.CancelRequest{ProcessID: k.pid, SecretKey: k.secret}).Encode(nil)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	// The server closes the connection when it has read the request.
+	_, _ = io.Copy(io.Discard, w)
+	return nil
+}

@@ -1,0 +1,139 @@
+package postgres
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/countersign/countersign/internal/guard"
+	"github.com/countersign/countersign/internal/recording"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// pgx does not send a CancelRequest when its context ends: it closes the
+// socket. A wait in the gateway (a hold, a write's durability) must notice
+// at once: the operation is withdrawn and recorded, and Shutdown does not
+// wait for it.
+func TestVanishedClientWithdrawsWait(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		sql   string
+		tweak func(*env)
+	}{
+		{"hold", "SELECT 'held'", func(ev *env) { ev.g.setRule(holdIf("held", make(chan guard.Verdict))) }},
+		{"durability", "CREATE TEMP TABLE stalled (a int)", func(ev *env) {
+			ev.rec.stall = func(e recording.Event) bool {
+				d, ok := e.Data.(*opEvent)
+				return ok && d.Text == "CREATE TEMP TABLE stalled (a int)" && d.Decision == "allow"
+			}
+		}},
+	}
+	for _, tt := range tests {
+		for _, how := range []string{"context", "socket"} {
+			t.Run(tt.name+"/"+how, func(t *testing.T) {
+				t.Parallel()
+				ev := newEnv(t, nil)
+				tt.tweak(ev)
+				c := ev.connect(t)
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() {
+					_, err := c.Exec(ctx, tt.sql, pgx.QueryExecModeSimpleProtocol)
+					done <- err
+				}()
+				waitFor(t, func() bool { return len(ev.g.opsOf(tt.sql)) == 1 })
+				if how == "context" {
+					cancel() // pgx sends a CancelRequest, then closes its socket
+				} else {
+					c.PgConn().Conn().Close()
+				}
+				if err := <-done; err == nil {
+					t.Fatal("the withdrawn operation succeeded")
+				}
+				cancel()
+				waitFor(t, func() bool { return ev.e.activeSessions() == 0 })
+				if !withdrawn(ev, tt.sql, how) {
+					t.Fatal("the withdrawal was not recorded")
+				}
+				sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+				defer scancel()
+				if err := ev.e.Shutdown(sctx); err != nil {
+					t.Fatalf("Shutdown waited for the withdrawn operation: %v", err)
+				}
+			})
+		}
+	}
+}
+
+func withdrawn(ev *env, sql, how string) bool {
+	for _, e := range ev.rec.ofType("operation") {
+		d := e.Data.(*opEvent)
+		if d.Text != sql || d.Decision != "deny" {
+			continue
+		}
+		if d.Code == verdictClientGone || (how == "context" && d.Code == verdictCanceled) {
+			return true
+		}
+	}
+	return false
+}
+
+// A client that writes without reading while the gateway waits (here for
+// its read of the session state, queued behind a large result) must not
+// deadlock the session: the gateway keeps reading it into a bounded buffer.
+//
+// Not parallel: it holds tens of MB, which TestLargeResultStreams would
+// count as its own.
+func TestNonReadingClientDoesNotDeadlock(t *testing.T) {
+	ev := newEnv(t, func(o *Options) { o.AllowPlaintextLoopback = true })
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, ev.url("pg-test", "disable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// Leave no garbage for the parallel tests that measure the heap.
+		c.Close(ctx)
+		waitFor(t, func() bool { return ev.e.activeSessions() == 0 })
+		runtime.GC()
+	}()
+	nc := c.PgConn().Conn()
+	var buf []byte
+	for _, m := range []pgproto3.FrontendMessage{
+		// 20 MB of rows, then an operation that makes the gateway read the
+		// session state: its answer queues behind the rows.
+		&pgproto3.Query{String: "SELECT repeat('x', 1000) FROM generate_series(1, 20000); SELECT pg_catalog.set_config('application_name', 'x', false)"},
+		&pgproto3.Query{String: "SELECT 2"}, // decided only once the state is in
+		&pgproto3.Parse{Query: "SELECT 3 /* " + strings.Repeat("y", 16<<20) + " */"},
+		&pgproto3.Sync{},
+	} {
+		buf, _ = m.Encode(buf)
+	}
+	wrote := make(chan error, 1)
+	go func() { _, err := nc.Write(buf); wrote <- err }()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the gateway stopped reading a client that was writing: deadlock")
+	}
+	fe := pgproto3.NewFrontend(nc, nil)
+	for ready := 0; ready < 3; {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.ReadyForQuery:
+			ready++
+		case *pgproto3.ErrorResponse:
+			t.Fatalf("%s %s", m.Code, m.Message)
+		}
+	}
+}

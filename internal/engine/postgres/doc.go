@@ -1,0 +1,126 @@
+// Package postgres is countersign's PostgreSQL wire-protocol gateway.
+// Clients connect to it exactly as to PostgreSQL (protocol 3.0); every
+// operation they send is classified, decided by the guard, recorded, and
+// only then forwarded to the resource's upstream, which the gateway logs in
+// to with the resource's own credentials.
+//
+// It fails closed: an unknown startup parameter, a message it cannot
+// decode or that exceeds limits.max_message_bytes, a statement it cannot
+// attribute, a guard it cannot reach and a recording it cannot write all
+// refuse (the operation, or the session when the stream cannot be trusted
+// any more). Nothing on user input panics; a recover per connection is the
+// last line of defence and ends only that connection.
+//
+// # Startup
+//
+//	client                         gateway                          upstream
+//	  │ SSLRequest ───────────────►│ 'S' + TLS (gateway cert)
+//	  │                            │ ('N' with no cert; GSSENCRequest: 'N')
+//	  │ StartupMessage ───────────►│ database = resource name; params
+//	  │                            │ allow-listed (no options, replication,
+//	  │                            │ search_path, non-UTF8 encoding)
+//	  │                            │ plaintext off loopback: FATAL 28000
+//	  │◄─ AuthenticationCleartext ─│ (asked only once TLS is up)
+//	  │ PasswordMessage (token) ──►│ Auth.AuthenticateResource (28P01)
+//	  │                            │ Guard.Connect (42501)
+//	  │                            │ record session.open, durable
+//	  │                            │ pgconn: TCP/TLS, SCRAM/MD5 ─────────►│
+//	  │                            │◄──────── AuthOk, ParameterStatus, Key │
+//	  │◄─ AuthenticationOk ────────│ (Hijack: the raw upstream connection)
+//	  │◄─ ParameterStatus… ────────│ as the upstream sent them
+//	  │◄─ BackendKeyData ──────────│ the gateway's own random key; replica
+//	  │◄─ ReadyForQuery ───────────│ id in the top byte of the process id
+//
+// A CancelRequest (plaintext or after SSLRequest) naming a gateway key
+// withdraws a held operation's wait (57014) and is passed to the upstream
+// backend with the upstream's key.
+//
+// # Operations
+//
+// Two goroutines per session. The client loop reads client messages, one
+// handler per type; the relay reads upstream messages. They share a FIFO
+// of expected responses, so the relay knows which operation each upstream
+// message belongs to.
+//
+//	client loop                                 relay
+//	Query/Execute/FunctionCall:
+//	  classify ─► Guard.Decide
+//	    hold  ─► NoticeResponse; Wait (cancel, disconnect withdraw it)
+//	    allow ─► record "operation";
+//	             not a read: durable BEFORE forwarding ───► upstream
+//	             a read: forwarded now; the relay waits for
+//	             durability before the first result byte ──► client
+//	    deny  ─► record; make the upstream fail too:
+//	             simple: Query that is a syntax error
+//	             extended: Parse that cannot succeed, then
+//	             ignore client messages until Sync
+//	                                             upstream ErrorResponse for a
+//	                                             refusal is replaced by the
+//	                                             gateway's (42501, 57014, 58000)
+//	Parse/Bind/Describe/Close: pass at once     RowDescription/DataRow/CopyData
+//	  (statements and portals tracked,            ─► ResultFilter (masking) ─►
+//	   parameters copied)                         streamed, never buffered
+//	Sync/Flush/Query: write to the upstream     ReadyForQuery: status from the
+//	CopyData: streamed (body limit applies)       upstream; Guard.Done and
+//	                                              "operation.outcome" for each
+//	                                              operation since the last one
+//
+// The extended protocol is decided at Execute, from the prepared text and
+// the portal's bound parameters; Parse runs nothing. Messages behind a
+// held Execute queue behind it.
+//
+// # Classification
+//
+// Each operation is classified by the real grammar (Classifier), with
+// SQL-level EXECUTE names resolved from the session's prepared statements
+// (PREPARE, Parse; DEALLOCATE, DISCARD ALL and Close drop them; a name
+// defined twice while it may exist is unknown until dropped), then settled
+// in the upstream catalog (Resolve): a read stays a read only when every
+// function, operator, cast and view it uses resolves to a safe built-in.
+// The catalog is one cached pgcatalog per resource over a small pool with
+// the resource's credentials; its cache is dropped after an operation of
+// schema, privilege, admin or unknown kind ran through the gateway. A
+// catalog that cannot answer makes the operation unknown.
+//
+// # Waiting
+//
+// While the client loop waits (a hold, a write's durability, a read of the
+// session state) it keeps reading the client into a buffer bounded by
+// limits.max_message_bytes: a client that vanishes withdraws the wait at
+// once (recorded as client_gone), and a client that writes without reading
+// cannot deadlock the session.
+//
+// # Session state
+//
+// Session state bound into digests (search_path, role) is read from the
+// upstream at connect and again, with the gateway's own statement and
+// Sync, after an operation that may change it (SET/RESET of search_path,
+// role or session_authorization, RESET ALL, DISCARD ALL, set_config,
+// anything of unknown kind) and after every operation of a transaction in
+// which one did, until that transaction ends (COMMIT or ROLLBACK may revert
+// it); the next operation is decided only once the answer is in. A failed
+// read ends the session. ParameterStatus turning
+// standard_conforming_strings off or client_encoding away from UTF8 ends
+// the session.
+//
+// # Results
+//
+// A ResultFilter sees the RowDescription of the rows it filters: in the
+// extended protocol, where rows usually answer an Execute without one, the
+// last description the upstream sent for the portal (or its statement,
+// with the Bind's result formats) is shown to the filter first.
+//
+// Known limits: the catalog is read on another connection, so a view or
+// function created inside the session's open transaction is not seen
+// until it commits (it needed a schema grant to be created); COPY FROM
+// STDIN through the extended protocol (libpq's PQexecParams) is not
+// supported; code of unknown kind could prepare statements the gateway
+// does not see.
+//
+// # Ending
+//
+// Terminate, a client disconnect, the upstream closing, the idle timeout
+// (only while nothing is in flight), a malformed or oversized message
+// (08P01) and Shutdown all close both sides and record session.close with
+// the reason.
+package postgres

@@ -1,0 +1,250 @@
+package postgres
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/guard"
+	"github.com/countersign/countersign/internal/identity"
+	"github.com/countersign/countersign/internal/recording"
+	"github.com/countersign/countersign/internal/sqlkind"
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// Classifier classifies one operation's SQL text with the real PostgreSQL
+// grammar (internal/sqlkind's *PostgresClassifier satisfies it).
+type Classifier interface {
+	// ClassifyWithPrepared classifies text; lookup answers for SQL-level
+	// EXECUTE names (nil: EXECUTE is unknown).
+	ClassifyWithPrepared(text string, lookup func(name string) (sqlkind.Classification, bool)) sqlkind.Classification
+	// Statements splits text into its statements with what the engine
+	// tracks per connection (PREPARE, DEALLOCATE, SET); nil if it does not
+	// parse.
+	Statements(text string) []sqlkind.Statement
+	// Resolve settles a classification in the upstream catalog; an error
+	// makes the operation unknown.
+	Resolve(ctx context.Context, c sqlkind.Classification, cat sqlkind.Catalog) (sqlkind.Classification, error)
+}
+
+// Authenticator checks a countersign token presented as the password of a
+// resource (internal/identity satisfies it).
+type Authenticator interface {
+	AuthenticateResource(ctx context.Context, secret, resource string) (identity.Token, error)
+}
+
+// Options configures an Engine. Resource, Auth, Guard, Recorder and
+// Classifier are required.
+type Options struct {
+	// TLS is the gateway's certificate; nil answers SSLRequest with 'N'
+	// (tests only: no password is then asked for off loopback).
+	TLS *tls.Config
+	// AllowPlaintextLoopback lets loopback clients send their token without TLS.
+	AllowPlaintextLoopback bool
+	// Resource looks a configured resource up by the name a client gives as
+	// its database.
+	Resource   func(name string) (*config.Resource, bool)
+	Auth       Authenticator
+	Guard      guard.Guard
+	Recorder   recording.Recorder
+	Classifier Classifier
+	// Catalog, when set, gives the catalog a resource's statements are
+	// resolved in (the caller owns it). Nil: the engine keeps one cached
+	// internal/sqlkind/pgcatalog per resource over a small pool logged in
+	// with the resource's credentials, and closes it on Shutdown.
+	Catalog func(res *config.Resource) (sqlkind.Catalog, error)
+	// Filter, when set, makes a ResultFilter for each operation (masking).
+	// Nil passes rows through unchanged.
+	Filter func(s *guard.Session, op *guard.Operation, v guard.Verdict) ResultFilter
+	// Messages, when set, masks the texts of the upstream's errors,
+	// notices and notifications before they reach the client (they can
+	// quote values: "Key (email)=(a@b.io) already exists").
+	Messages MessageMasker
+	Limits   config.Limits
+	// ReplicaID is carried in the top byte of every BackendKeyData process
+	// id, so a cancel can be routed to the replica holding the session.
+	ReplicaID uint8
+	Logger    *slog.Logger
+}
+
+// MessageMasker masks upstream message texts in place.
+type MessageMasker interface {
+	MaskMessage(s *guard.Session, m pgproto3.BackendMessage)
+}
+
+// Defaults applied when Limits leaves a field zero.
+const (
+	defaultMaxMessageBytes = 64 << 20
+	defaultStartupTimeout  = 10 * time.Second
+	upstreamConnectTimeout = 10 * time.Second
+)
+
+// Engine is the PostgreSQL wire-protocol gateway. Create it with New.
+type Engine struct {
+	o       Options
+	log     *slog.Logger
+	cancels *cancelMap
+	cats    catalogs
+	// refreshes counts the gateway's own reads of session state (tests
+	// and benchmarks check they happen only when needed).
+	refreshes atomic.Int64
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[*conn]struct{}
+	closing   bool
+	wg        sync.WaitGroup
+}
+
+// New checks the options and returns an Engine.
+func New(o Options) (*Engine, error) {
+	switch {
+	case o.Resource == nil:
+		return nil, errors.New("postgres engine: Options.Resource is required")
+	case o.Auth == nil:
+		return nil, errors.New("postgres engine: Options.Auth is required")
+	case o.Guard == nil:
+		return nil, errors.New("postgres engine: Options.Guard is required")
+	case o.Recorder == nil:
+		return nil, errors.New("postgres engine: Options.Recorder is required")
+	case o.Classifier == nil:
+		return nil, errors.New("postgres engine: Options.Classifier is required")
+	case o.Limits.MaxMessageBytes < 0:
+		return nil, fmt.Errorf("postgres engine: limits.max_message_bytes is %d; it must be positive", o.Limits.MaxMessageBytes)
+	}
+	if o.Limits.MaxMessageBytes == 0 {
+		o.Limits.MaxMessageBytes = defaultMaxMessageBytes
+	}
+	if o.Limits.StartupTimeout <= 0 {
+		o.Limits.StartupTimeout = defaultStartupTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Engine{
+		o:         o,
+		log:       o.Logger.With("engine", "postgres"),
+		cancels:   newCancelMap(o.ReplicaID),
+		cats:      catalogs{byKey: map[string]*resCatalog{}},
+		listeners: map[net.Listener]struct{}{},
+		sessions:  map[*conn]struct{}{},
+	}, nil
+}
+
+// ErrClosed is returned by Serve after Shutdown.
+var ErrClosed = errors.New("postgres engine: shut down")
+
+// Serve accepts clients on ln until Shutdown; it then returns ErrClosed.
+func (e *Engine) Serve(ln net.Listener) error {
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	e.listeners[ln] = struct{}{}
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.listeners, ln)
+		e.mu.Unlock()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if e.isClosing() {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		e.wg.Add(1)
+		go e.handle(nc)
+	}
+}
+
+func (e *Engine) isClosing() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closing
+}
+
+// handle runs one client connection; a panic ends only that connection.
+func (e *Engine) handle(nc net.Conn) {
+	defer e.wg.Done()
+	defer nc.Close()
+	c := newConn(e, nc)
+	defer func() {
+		if r := recover(); r != nil {
+			// Last line of defence: nothing on user input should panic, but
+			// if something does, only this connection ends.
+			e.log.Error("panic in postgres session", "session", c.sessionID(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			c.closeWith("internal error")
+		}
+	}()
+	if !e.track(c) {
+		return
+	}
+	defer e.untrack(c)
+	c.run()
+}
+
+func (e *Engine) track(c *conn) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return false
+	}
+	e.sessions[c] = struct{}{}
+	return true
+}
+
+func (e *Engine) untrack(c *conn) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.sessions, c)
+}
+
+// Shutdown stops accepting, lets sessions end on their own until ctx ends,
+// then cuts the remaining ones, and closes the catalog pools.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	defer e.closeCatalogs()
+	e.mu.Lock()
+	e.closing = true
+	for ln := range e.listeners {
+		ln.Close()
+	}
+	e.mu.Unlock()
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	e.mu.Lock()
+	for c := range e.sessions {
+		c.kill("the gateway is shutting down")
+	}
+	e.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+// activeSessions counts the connections being served.
+func (e *Engine) activeSessions() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.sessions)
+}

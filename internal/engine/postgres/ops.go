@@ -1,0 +1,230 @@
+package postgres
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/countersign/countersign/internal/guard"
+	"github.com/countersign/countersign/internal/recording"
+	"github.com/countersign/countersign/internal/sqlkind"
+)
+
+// operation is one decided operation on its way through the session.
+type operation struct {
+	g       guard.Operation
+	v       guard.Verdict
+	commit  *recording.Commit // a read's event: waited for before its first result byte
+	waited  bool
+	filter  ResultFilter
+	portal  *portal // an Execute's portal: where its rows are described
+	started time.Time
+
+	// filled by the relay
+	tag     string
+	rows    int64
+	errCode string
+	skipped bool // the upstream skipped it after an earlier error
+	// described: the filter has seen the RowDescription of the rows now
+	// arriving.
+	described bool
+}
+
+// decide asks the guard, resolves a hold and records the decision. It
+// returns the operation and the final verdict (Allow or a refusal). For
+// anything but a read the operation is durably recorded before decide
+// returns Allow (invariant 2).
+func (c *conn) decide(text string, params []guard.Param, class sqlkind.Classification) (*operation, guard.Verdict) {
+	fresh := c.awaitRefresh()
+	op := &operation{started: time.Now(), g: guard.Operation{Text: text, Params: params, State: c.state.snapshot(), Class: class}}
+	var v guard.Verdict
+	if fresh != nil {
+		// The session state is not known: nothing is decided on it.
+		v = c.notDurable(fresh)
+	} else {
+		v = c.e.o.Guard.Decide(c.ctx, c.sess, &op.g)
+	}
+	if v.Decision == guard.Hold {
+		v = c.hold(v)
+	}
+	op.v = v
+	if v.Decision != guard.Allow {
+		c.e.recordOperation(c, op) // the refusal is recorded; not waited for
+		return op, v
+	}
+	commit := c.e.recordOperation(c, op)
+	if class.Kind != sqlkind.Read {
+		if err := c.durable(commit); err != nil {
+			v = c.notDurable(err)
+			op.v = v
+			if !errors.Is(err, errRecording) {
+				c.e.recordOperation(c, op) // the withdrawal follows the allow
+			}
+			return op, v
+		}
+	} else {
+		op.commit = commit
+	}
+	if c.e.o.Filter != nil {
+		op.filter = c.e.o.Filter(c.sess, &op.g, v)
+	}
+	return op, v
+}
+
+// notDurable is the verdict for a write whose event did not become durable.
+func (c *conn) notDurable(err error) guard.Verdict {
+	switch {
+	case errors.Is(err, errCanceled):
+		return guard.Verdict{Decision: guard.Deny, Code: verdictCanceled,
+			Message: "canceling statement due to user request; the operation was withdrawn before it ran"}
+	case errors.Is(err, errClientGone):
+		return guard.Verdict{Decision: guard.Deny, Code: verdictClientGone,
+			Message: "the client disconnected before the operation ran; it was withdrawn"}
+	}
+	c.e.log.Error("recording an operation failed; it is refused", "session", c.id, "error", err)
+	return guard.Verdict{Decision: guard.Deny, Code: verdictRecordingFailed,
+		Message: "countersign could not record this operation, so it was not run; try again, and tell an admin if it persists"}
+}
+
+// hold tells the client what the operation waits for, flushes what was
+// decided before it, and waits. A CancelRequest or a disconnect withdraws
+// the wait.
+func (c *conn) hold(v guard.Verdict) guard.Verdict {
+	_ = c.flushUpstream()
+	if v.Notice != "" {
+		_ = c.out.send(noticeMsg(v.Notice))
+	}
+	if v.Wait == nil {
+		return guard.Verdict{Decision: guard.Deny, Code: v.Code, Message: v.Message, ReviewID: v.ReviewID}
+	}
+	var final guard.Verdict
+	cause := c.waitWatching(func(ctx context.Context) { final = v.Wait(ctx) })
+	switch {
+	case errors.Is(cause, errCanceled):
+		return guard.Verdict{Decision: guard.Deny, Code: verdictCanceled, ReviewID: v.ReviewID,
+			Message: "canceling statement due to user request; the operation was withdrawn while it waited for approval"}
+	case errors.Is(cause, errClientGone):
+		return guard.Verdict{Decision: guard.Deny, Code: verdictClientGone, ReviewID: v.ReviewID,
+			Message: "the client disconnected while the operation waited for approval; it was withdrawn"}
+	}
+	if final.Decision == guard.Hold {
+		final.Decision = guard.Deny
+	}
+	return final
+}
+
+// durable waits until a write's event is durable, watching the client.
+func (c *conn) durable(commit *recording.Commit) error {
+	var err error
+	cause := c.waitWatching(func(ctx context.Context) { err = commit.Wait(ctx) })
+	switch {
+	case err == nil:
+		return nil
+	case cause != nil:
+		return cause
+	}
+	return fmt.Errorf("%w: %w", errRecording, err)
+}
+
+var errRecording = errors.New("recording failed")
+
+// onCancel handles a CancelRequest naming this session: a held operation
+// stops waiting, and the upstream is asked to cancel what it runs.
+func (c *conn) onCancel() {
+	c.holdMu.Lock()
+	if c.holdCancel != nil {
+		c.holdCancel(errCanceled)
+	}
+	c.holdMu.Unlock()
+	if c.up != nil {
+		if err := cancelUpstream(c.upKey); err != nil {
+			c.e.log.Info("postgres upstream cancel failed", "session", c.id, "error", err)
+		}
+	}
+}
+
+// cancel routes a CancelRequest to the session it names; unknown keys are
+// ignored, as PostgreSQL does.
+func (e *Engine) cancel(pid uint32, secret []byte) {
+	if c := e.cancels.lookup(pid, secret); c != nil {
+		c.onCancel()
+	}
+}
+
+func (e *Engine) recordOpen(ctx context.Context, c *conn) error {
+	return e.o.Recorder.Append(ctx, recording.Event{
+		Type: recording.TypeSessionOpen, SessionID: c.id, Resource: c.res.Name, Actor: c.actor,
+		Data: map[string]any{"client_addr": c.sess.ClientAddr, "client_program": c.sess.ClientProgram,
+			"user": c.userName, "tls": c.isTLS, "dialect": string(sqlkind.Postgres)},
+	}).Wait(ctx)
+}
+
+func (e *Engine) recordClose(c *conn, reason string) {
+	e.o.Recorder.Append(context.Background(), recording.Event{
+		Type: recording.TypeSessionClose, SessionID: c.id, Resource: c.res.Name, Actor: c.actor,
+		Data: map[string]any{"reason": reason},
+	})
+}
+
+// opEvent is the body of an "operation" event. A struct rather than a
+// map: it is built for every statement, and encodes to the same JSON keys.
+// Parameter values are not written (they may hold unmasked data); the
+// digest binds them.
+type opEvent struct {
+	Text          string   `json:"text"`
+	Kind          string   `json:"kind"`
+	Objects       []string `json:"objects"`
+	Statements    int      `json:"statements"`
+	Reason        string   `json:"reason"`
+	Params        int      `json:"params"`
+	Decision      string   `json:"decision"`
+	Code          string   `json:"code"`
+	ReviewID      string   `json:"review_id"`
+	GrantID       string   `json:"grant_id"`
+	Digest        string   `json:"digest"`
+	SearchPath    string   `json:"search_path"`
+	Role          string   `json:"role"`
+	InTransaction bool     `json:"in_transaction"`
+	// Unmasked: an unmask grant lifted masking for this operation's
+	// results (every unmasked result is recorded as such).
+	Unmasked      bool   `json:"unmasked,omitempty"`
+	UnmaskGrantID string `json:"unmask_grant_id,omitempty"`
+}
+
+// outcomeEvent is the body of an "operation.outcome" event.
+type outcomeEvent struct {
+	CommandTag string `json:"command_tag"`
+	Rows       int64  `json:"rows"`
+	ErrorCode  string `json:"error_code"`
+	Committed  bool   `json:"committed"`
+	RolledBack bool   `json:"rolled_back"`
+	Digest     string `json:"digest"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// recordOperation appends the decided operation.
+func (e *Engine) recordOperation(c *conn, op *operation) *recording.Commit {
+	cl := op.g.Class
+	return e.o.Recorder.Append(c.ctx, recording.Event{
+		Type: recording.TypeOperation, SessionID: c.id, Resource: c.res.Name, Actor: c.actor,
+		Data: &opEvent{
+			Text: op.g.Text, Kind: cl.Kind.String(), Objects: cl.Objects, Statements: cl.Statements,
+			Reason: cl.Reason, Params: len(op.g.Params),
+			Decision: op.v.Decision.String(), Code: op.v.Code, ReviewID: op.v.ReviewID, GrantID: op.v.GrantID,
+			Digest: hex.EncodeToString(op.v.Digest), SearchPath: op.g.State.SearchPath, Role: op.g.State.Role,
+			InTransaction: op.g.State.InTransaction,
+			Unmasked:      op.v.Unmask, UnmaskGrantID: op.v.UnmaskGrantID,
+		},
+	})
+}
+
+func (e *Engine) recordOutcome(c *conn, op *operation, out guard.Outcome) {
+	e.o.Recorder.Append(context.Background(), recording.Event{
+		Type: recording.TypeOperationOutcome, SessionID: c.id, Resource: c.res.Name, Actor: c.actor,
+		Data: &outcomeEvent{CommandTag: out.CommandTag, Rows: out.Rows, ErrorCode: out.ErrorCode,
+			Committed: out.Committed, RolledBack: out.RolledBack, Digest: hex.EncodeToString(op.v.Digest),
+			DurationMS: time.Since(op.started).Milliseconds()},
+	})
+}

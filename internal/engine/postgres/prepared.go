@@ -1,0 +1,72 @@
+package postgres
+
+import (
+	"github.com/countersign/countersign/internal/sqlkind"
+)
+
+// SQL-level prepared statements (PREPARE name AS ...) are tracked so that
+// EXECUTE name is classified as the statement it runs. They share the
+// upstream's namespace with protocol-level statements (Parse), so both
+// live in conn.stmts: EXECUTE can run a Parse'd statement, DEALLOCATE can
+// drop one, and a name defined twice is refused upstream.
+//
+// Known limit: code of unknown kind (a function, DO) could prepare
+// statements the gateway does not see; EXECUTE of a name the gateway does
+// not know is unknown, but a later PREPARE of such a name (refused upstream
+// as a duplicate) is taken at its word.
+
+// classifyOp classifies one operation's text, with SQL-level EXECUTE names
+// resolved from the session's prepared statements, settles it in the
+// upstream catalog, and returns its statements.
+func (c *conn) classifyOp(text string) (sqlkind.Classification, []sqlkind.Statement) {
+	stmts := c.e.o.Classifier.Statements(text)
+	c.curStmts = stmts
+	cl := c.e.o.Classifier.ClassifyWithPrepared(text, c.lookup)
+	c.curStmts = nil
+	return c.resolve(cl), stmts
+}
+
+// lookupPrepared answers ClassifyWithPrepared for the text being
+// classified. A name the same text also prepares or drops is not answered:
+// which definition an EXECUTE of it meets depends on the order, and an
+// unknown name is the safe answer.
+func (c *conn) lookupPrepared(name string) (sqlkind.Classification, bool) {
+	for i := range c.curStmts {
+		s := &c.curStmts[i]
+		if s.Prepare == name || s.Deallocate == name || s.DeallocateAll {
+			return sqlkind.Classification{}, false
+		}
+	}
+	st := c.stmts[name]
+	switch {
+	case st == nil || st.conflict || st.failed.Load():
+		return sqlkind.Classification{}, false
+	case st.sql != nil:
+		return *st.sql, true
+	}
+	// A protocol-level statement run by SQL EXECUTE.
+	return c.e.o.Classifier.ClassifyWithPrepared(st.text, nil), true
+}
+
+// trackPrepared applies an allowed operation's PREPARE, DEALLOCATE and
+// DISCARD ALL, in order.
+func (c *conn) trackPrepared(stmts []sqlkind.Statement) {
+	for i := range stmts {
+		s := &stmts[i]
+		switch {
+		case s.Prepare != "":
+			cl := s.Classification
+			c.define(s.Prepare, &stmt{sql: &cl})
+		case s.Deallocate != "":
+			delete(c.stmts, s.Deallocate)
+		case s.DeallocateAll:
+			// DEALLOCATE ALL and DISCARD ALL drop every named statement;
+			// the unnamed one stays.
+			for name := range c.stmts {
+				if name != "" {
+					delete(c.stmts, name)
+				}
+			}
+		}
+	}
+}
