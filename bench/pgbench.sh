@@ -19,7 +19,7 @@ PG_PORT=5432
 CS_PORT=${CS_PORT:-25432}
 API_PORT=${API_PORT:-28443}
 BOUNCER_PORT=${BOUNCER_PORT:-26432}
-work=$(mktemp -d /tmp/cs-bench.XXXXXX)
+work=$(mktemp -d "${BENCH_DIR:-/tmp}/cs-bench.XXXXXX")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -54,7 +54,7 @@ resources:
         approvers: [leads]
 YAML
 TOKEN=$("$work/countersign" token issue --config "$work/countersign.yaml" --user bench --groups bench --ttl 2h)
-"$work/countersign" serve --config "$work/countersign.yaml" >"$work/serve.log" 2>&1 &
+"$work/countersign" serve --config "$work/countersign.yaml" ${CS_SERVE_FLAGS:-} >"$work/serve.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 50); do pg_isready -h 127.0.0.1 -p $CS_PORT -q && break; sleep 0.2; done
 

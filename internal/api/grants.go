@@ -106,17 +106,11 @@ func (s *server) listGrants(w http.ResponseWriter, r *http.Request, caller ident
 	if flag(q, "active") {
 		f.Status = review.StatusApproved
 	}
-	rs, err := s.Reviews.List(r.Context(), f)
+	list, err := s.visible(r, caller.Identity, f, func(review.Review) bool { return true })
 	if err != nil {
-		return s.reviewError(r, err)
+		return err
 	}
-	out := ReviewList{Reviews: []ReviewJSON{}}
-	for _, rv := range rs {
-		if s.mayReadReview(caller.Identity, rv) {
-			out.Reviews = append(out.Reviews, reviewJSON(rv))
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, ReviewList{Reviews: list})
 	return nil
 }
 

@@ -26,18 +26,34 @@ func (s *server) listReviews(w http.ResponseWriter, r *http.Request, caller iden
 	if err != nil {
 		return err
 	}
+	list, err := s.visible(r, caller.Identity, f, keep)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ReviewList{Reviews: list})
+	return nil
+}
+
+// visible lists the reviews of f that id may read and keep accepts, at
+// most f.Limit. The store is asked for the most a list returns, so that
+// reviews the caller may not read do not use up the limit.
+func (s *server) visible(r *http.Request, id identity.Identity, f review.Filter, keep func(review.Review) bool) ([]ReviewJSON, error) {
+	limit := f.Limit
+	f.Limit = maxListLimit
 	rs, err := s.Reviews.List(r.Context(), f)
 	if err != nil {
-		return s.reviewError(r, err)
+		return nil, s.reviewError(r, err)
 	}
-	out := ReviewList{Reviews: []ReviewJSON{}}
+	out := []ReviewJSON{}
 	for _, rv := range rs {
-		if s.mayReadReview(caller.Identity, rv) && keep(rv) {
-			out.Reviews = append(out.Reviews, reviewJSON(rv))
+		if len(out) == limit {
+			break
+		}
+		if s.mayReadReview(id, rv) && keep(rv) {
+			out = append(out, reviewJSON(rv))
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return out, nil
 }
 
 // reviewFilter reads the query into a store filter and a further test.

@@ -20,6 +20,7 @@ func serveCmd(env *Env) *cobra.Command {
 		logLevel  string
 		logFormat string
 		drain     time.Duration
+		pprofAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE",
@@ -34,12 +35,18 @@ func serveCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if pprofAddr != "" {
+				if err := startPprof(pprofAddr, log); err != nil {
+					return err
+				}
+			}
 			return serve(cmd.Context(), env, cfg, log, drain)
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "the countersign.yaml to serve (required)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "text or json")
+	cmd.Flags().StringVar(&pprofAddr, "pprof", "", "serve Go's pprof profiles on this loopback address (e.g. 127.0.0.1:6060), for profiling only")
 	cmd.Flags().DurationVar(&drain, "drain-timeout", 30*time.Second, "how long a stop waits for open sessions before cutting them")
 	return cmd
 }

@@ -75,6 +75,10 @@ type Resource struct {
 	Type        string      `yaml:"type"` // postgres | mysql | kubernetes
 	Address     string      `yaml:"address"`
 	Database    string      `yaml:"database"`
+	// Schemas are the schemas (MySQL databases) a mysql resource's clients
+	// may use: COM_INIT_DB, USE and schema-qualified names are refused
+	// outside them. Empty: only Database when it is set, else any.
+	Schemas []string `yaml:"schemas"`
 	Username    string      `yaml:"username"`
 	PasswordEnv string      `yaml:"password_env"`
 	UpstreamTLS UpstreamTLS `yaml:"tls"`

@@ -189,6 +189,7 @@ resources:
     type: mysql
     address: "[::1]:3306"
     username: root
+    schemas: [app, reports]
     tls: {mode: verify-full, server_name: db.internal}
     policy:
       review: {kinds: [read], approvers: [dba], approvals: 2, mode: reject}
@@ -212,6 +213,7 @@ resources:
 		{"allow", r.Policy.Grants.Allow, []string{}},
 		{"max_duration", r.Policy.Grants.MaxDuration, 30 * time.Minute},
 		{"tls", r.UpstreamTLS.Mode, "verify-full"},
+		{"schemas", r.Schemas, []string{"app", "reports"}},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {

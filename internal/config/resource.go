@@ -49,11 +49,31 @@ func (k *checker) resource(p string, r *Resource) {
 	if r.Username == "" {
 		k.errf(p+".username", "is required: the upstream user the gateway logs in as")
 	}
+	k.schemas(p+".schemas", r)
 	k.upstreamTLS(p+".tls", r.UpstreamTLS)
 	if r.Record.Results < 0 {
 		k.errf(p+".record.results", "must not be negative; 0 keeps no result rows")
 	}
 	k.policy(p+".policy", &r.Policy)
+}
+
+// schemas checks a resource's allowed schemas: MySQL only, no empty or
+// repeated names.
+func (k *checker) schemas(p string, r *Resource) {
+	if len(r.Schemas) > 0 && r.Type != "mysql" {
+		k.errf(p, "only mysql resources have schemas; remove it, or use the upstream's own privileges")
+		return
+	}
+	seen := map[string]bool{}
+	for i, s := range r.Schemas {
+		switch {
+		case strings.TrimSpace(s) == "":
+			k.errf(at(p, i), "a schema name must not be empty")
+		case seen[s]:
+			k.errf(at(p, i), "%s is listed twice", s)
+		}
+		seen[s] = true
+	}
 }
 
 func (k *checker) upstreamTLS(p string, t UpstreamTLS) {

@@ -30,7 +30,17 @@ func (s *Service) Record(ctx context.Context, typ string, r Review, actor identi
 	if data == nil {
 		data = map[string]any{}
 	}
-	return s.record(ctx, typ, r, actor, data)
+	if err := s.record(ctx, typ, r, actor, data); err != nil {
+		return err
+	}
+	if typ == recording.TypeBreakglass {
+		reason, _ := data["reason"].(string)
+		if reason == "" {
+			reason = r.Reason
+		}
+		s.emit(ctx, Event{Kind: EventBreakglass, Review: r, Actor: actor, Comment: reason, At: r.CreatedAt})
+	}
+	return nil
 }
 
 func createdData(r Review) map[string]any {

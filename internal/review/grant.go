@@ -43,5 +43,6 @@ func (s *Service) RevokeGrant(ctx context.Context, id string, by Actor) (Review,
 		return r, err
 	}
 	_ = s.notify.Notify(ctx, id)
+	s.emit(ctx, Event{Kind: EventGrantEnded, Review: r, Actor: who, At: now})
 	return r, nil
 }

@@ -102,11 +102,19 @@ type setup struct {
 	validFor      time.Duration
 	oidc          bool
 	mayApprove    bool
+	// store, when set, is used instead of a fresh one (replicas sharing a
+	// store, a store with a moved clock).
+	store review.Store
+	// events receives the service's Events hook.
+	events func(context.Context, review.Event)
 }
 
 func newEnv(t *testing.T, s setup) *env {
 	t.Helper()
-	st := openStore(t)
+	st := s.store
+	if st == nil {
+		st = openStore(t)
+	}
 	res := config.Resource{Name: "pg-prod", Type: "postgres", Policy: config.Policy{
 		Access: []string{"engineers", "dba-leads", "sre-oncall"},
 		Review: config.Review{Kinds: []string{"write"}, Approvers: []string{"dba-leads"},
@@ -121,8 +129,12 @@ func newEnv(t *testing.T, s setup) *env {
 		ic.OIDC = &config.OIDC{Issuer: "https://idp-a"}
 	}
 	rec := &recorder{}
-	svc, err := review.New(review.Options{Store: st, Policies: map[string]*policy.Policy{"pg-prod": p},
-		Identity: ic, Recorder: rec, Logger: slog.New(slog.DiscardHandler)})
+	o := review.Options{Store: st, Policies: map[string]*policy.Policy{"pg-prod": p},
+		Identity: ic, Recorder: rec, Logger: slog.New(slog.DiscardHandler)}
+	if s.events != nil {
+		o.Events = s.events
+	}
+	svc, err := review.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

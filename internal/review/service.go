@@ -32,6 +32,12 @@ type Options struct {
 	// Notifier defaults to an in-process Broadcaster.
 	Notifier Notifier
 	Logger   *slog.Logger
+	// Events, when set, is called after each review is created, decided
+	// (approved or rejected), expired, a grant started or ended, and a
+	// break-glass operation was recorded (see Event). It must return at
+	// once: it runs on the path of the change (webhook.Notifier.Notify
+	// only queues).
+	Events func(ctx context.Context, e Event)
 }
 
 // Service is the review lifecycle. Safe for concurrent use.
@@ -42,6 +48,7 @@ type Service struct {
 	rec      recording.Recorder
 	notify   Notifier
 	log      *slog.Logger
+	events   func(ctx context.Context, e Event)
 }
 
 // New checks the options and returns the service.
@@ -59,7 +66,7 @@ func New(o Options) (*Service, error) {
 		o.Logger = slog.Default()
 	}
 	return &Service{store: o.Store, policies: o.Policies, ident: o.Identity,
-		rec: o.Recorder, notify: o.Notifier, log: o.Logger}, nil
+		rec: o.Recorder, notify: o.Notifier, log: o.Logger, events: o.Events}, nil
 }
 
 // Request is what Create needs.
@@ -104,6 +111,11 @@ func (s *Service) Create(ctx context.Context, req Request) (Review, error) {
 	}
 	if err := s.record(ctx, recording.TypeReviewCreated, r, r.Initiator, createdData(r)); err != nil {
 		return Review{}, err
+	}
+	if r.Type != TypeBreakglass {
+		// A break-glass review is announced once, as EventBreakglass, when
+		// the guard records the operation (Record).
+		s.emit(ctx, Event{Kind: EventCreated, Review: r, Actor: r.Initiator, Comment: r.Reason, At: now})
 	}
 	return r, nil
 }

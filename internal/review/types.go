@@ -30,8 +30,9 @@ const (
 	TypeBreakglass Type = "breakglass"
 )
 
-// Status is where a review stands. Expired is never stored: it is judged
-// against the store's clock when a review is read.
+// Status is where a review stands. Expiry is judged against the store's
+// clock when a review is read (Effective); the sweeper also stores it
+// (Service.Sweep), so a review reads expired before and after the sweep.
 type Status string
 
 const (
@@ -182,4 +183,12 @@ type Store interface {
 	ActiveGrants(ctx context.Context, resource, initiatorKey string, now time.Time) ([]Review, error)
 	// RevokeGrant moves an approved grant, valid at now, to revoked.
 	RevokeGrant(ctx context.Context, id, by string, now time.Time) (bool, error)
+	// DueReviews lists at most limit reviews (with votes) whose time ran
+	// out at now: pending ones at or past ExpiresAt, approved operation
+	// reviews and grants at or past ValidUntil. The sweeper expires them.
+	DueReviews(ctx context.Context, now time.Time, limit int) ([]Review, error)
+	// ExpireReview moves the review from status from (pending or approved)
+	// to expired if its time ran out at now; it reports whether this call
+	// did, so of several replicas sweeping at once exactly one records it.
+	ExpireReview(ctx context.Context, id string, from Status, now time.Time) (bool, error)
 }

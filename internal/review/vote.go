@@ -99,11 +99,12 @@ func (s *Service) afterVote(ctx context.Context, id string, v Vote) (Review, err
 	if err != nil {
 		return r, err
 	}
+	decided := false
 	if r.Status == StatusPending && (!v.Approve || r.Approvals() >= r.Required) {
-		if err := s.decide(ctx, &r, v.Approve, now); err != nil {
+		if decided, err = s.decide(ctx, &r, v.Approve, now); err != nil {
 			return r, err
 		}
-		if r.Type == TypeGrant && r.Status == StatusApproved && r.DecidedAt.Equal(now) {
+		if decided && r.Type == TypeGrant && r.Status == StatusApproved {
 			data := map[string]any{"access": r.Access, "ends_at": r.ValidUntil, "initiator": r.Initiator.Display()}
 			if err := s.record(ctx, recording.TypeGrantStarted, r, v.Voter, data); err != nil {
 				return r, err
@@ -120,10 +121,29 @@ func (s *Service) afterVote(ctx context.Context, id string, v Vote) (Review, err
 	if err := s.notify.Notify(ctx, r.ID); err != nil {
 		s.log.Warn("review waiters not notified", "review", r.ID, "err", err)
 	}
+	if decided {
+		s.emitDecided(ctx, r, v, now)
+	}
 	return r, nil
 }
 
-func (s *Service) decide(ctx context.Context, r *Review, approve bool, now time.Time) error {
+// emitDecided announces a decision this vote made (not every vote: a
+// notification per decision is what a channel wants).
+func (s *Service) emitDecided(ctx context.Context, r Review, v Vote, now time.Time) {
+	kind := EventRejected
+	if r.Status == StatusApproved {
+		kind = EventApproved
+	}
+	s.emit(ctx, Event{Kind: kind, Review: r, Actor: v.Voter, Comment: v.Comment, At: now})
+	if r.Type == TypeGrant && r.Status == StatusApproved {
+		s.emit(ctx, Event{Kind: EventGrantStarted, Review: r, Actor: v.Voter, At: now})
+	}
+}
+
+// decide moves the review to approved or rejected; decided reports whether
+// this call did (false: another vote decided it first, or it expired
+// meanwhile, and r is re-read).
+func (s *Service) decide(ctx context.Context, r *Review, approve bool, now time.Time) (decided bool, err error) {
 	status, until := StatusRejected, time.Time{}
 	if approve {
 		status, until = StatusApproved, now.Add(r.ValidFor)
@@ -133,16 +153,15 @@ func (s *Service) decide(ctx context.Context, r *Review, approve bool, now time.
 	}
 	ok, err := s.store.DecideReview(ctx, r.ID, status, now, until)
 	if err != nil {
-		return storeErr(err)
+		return false, storeErr(err)
 	}
 	if !ok {
-		// Someone else's vote decided it first (or it expired meanwhile).
 		got, _, err := s.get(ctx, r.ID)
 		*r = got
-		return err
+		return false, err
 	}
 	r.Status, r.DecidedAt, r.ValidUntil = status, now, until
-	return nil
+	return true, nil
 }
 
 // notOpen explains why the store refused a vote on a review that looked

@@ -46,6 +46,29 @@ type MySQLStatement struct {
 	// LoadLocal is LOAD DATA LOCAL INFILE: the server will ask the client
 	// for a file.
 	LoadLocal bool
+	// Schemas are the schemas the statement names explicitly (qualified
+	// table, column and function names, USE, CREATE/ALTER/DROP DATABASE,
+	// SHOW ... FROM db), as written; unqualified names use the current
+	// schema. The engine enforces a resource's allowed schemas on them.
+	Schemas []string
+	// Prepare is SQL-level PREPARE name FROM ...; nil otherwise.
+	Prepare *MySQLPrepare
+	// Execute names the statement SQL-level EXECUTE runs; "" otherwise.
+	// ExecuteUsing is set when it passes user variables (EXECUTE s USING @a).
+	Execute      string
+	ExecuteUsing bool
+	// Deallocate names the statement DEALLOCATE PREPARE drops; "" otherwise.
+	Deallocate string
+}
+
+// MySQLPrepare is a SQL-level PREPARE. Name is lower case (statement names
+// are case-insensitive). Text is the statement when prepared from a string
+// literal; FromVariable is set when it is prepared from a user variable,
+// whose value the gateway does not know.
+type MySQLPrepare struct {
+	Name         string
+	Text         string
+	FromVariable bool
 }
 
 // MySQLSetting is one session variable a SET changes. SET NAMES and SET
@@ -191,6 +214,7 @@ func (m *MySQLClassifier) classifyStmt(s ast.StmtNode) MySQLStatement {
 		r.Kind, r.Reason = Write, "SELECT ... FOR UPDATE / LOCK IN SHARE MODE takes row locks"
 	}
 	r.Statements = 1
+	r.Schemas = sortedUnique(append(statementSchemas(s), r.Schemas...))
 	r.Objects = sortedUnique(w.objects)
 	r.Functions = sortedUnique(w.functions)
 	m.settleFunctions(&r.Classification)

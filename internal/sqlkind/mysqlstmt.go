@@ -3,6 +3,7 @@ package sqlkind
 import (
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/ast"
 )
@@ -50,9 +51,13 @@ func (m *MySQLClassifier) stmtKind(s ast.StmtNode, r *MySQLStatement, w *myWalk)
 		w.node(s)
 		return Unknown, "DO evaluates expressions for their effects"
 	case *ast.PrepareStmt:
-		return Unknown, "SQL-level PREPARE: the statement it prepares is decided only when it is known; use the protocol's prepared statements"
+		return m.prepareKind(x, r, w)
 	case *ast.ExecuteStmt:
+		r.Execute, r.ExecuteUsing = strings.ToLower(x.Name), len(x.UsingVars) > 0
 		return Unknown, fmt.Sprintf("EXECUTE %s runs a prepared statement that is not known here", x.Name)
+	case *ast.DeallocateStmt:
+		r.Deallocate = strings.ToLower(x.Name)
+		return Read, ""
 	}
 	return myUtilityKind(s, w)
 }
@@ -103,4 +108,22 @@ func myUtilityKind(s ast.StmtNode, w *myWalk) (Kind, string) {
 		w.objects = append(w.objects, ow.objects...)
 	}
 	return k, ""
+}
+
+// prepareKind: SQL-level PREPARE runs nothing; the statement it prepares is
+// decided at each EXECUTE (see ClassifySession). PREPARE from a string
+// literal is a read naming the objects of the prepared text; from a user
+// variable, whose value the gateway does not know, it is Unknown, and so is
+// every EXECUTE of it.
+func (m *MySQLClassifier) prepareKind(x *ast.PrepareStmt, r *MySQLStatement, w *myWalk) (Kind, string) {
+	r.Prepare = &MySQLPrepare{Name: strings.ToLower(x.Name), Text: x.SQLText, FromVariable: x.SQLVar != nil}
+	if x.SQLVar != nil {
+		return Unknown, fmt.Sprintf("PREPARE %s FROM a user variable: the statement is not known to the gateway; prepare from a string literal", x.Name)
+	}
+	inner := m.Classify(x.SQLText)
+	w.objects = append(w.objects, inner.Objects...)
+	for _, st := range m.Statements(x.SQLText) {
+		r.Schemas = append(r.Schemas, st.Schemas...)
+	}
+	return Read, ""
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -26,6 +27,7 @@ type SQLite struct {
 	r    *sql.DB // read-only connections
 
 	insertEvent *sql.Stmt // prepared on w
+	known       sync.Map  // writers registered by this process
 }
 
 var _ Store = (*SQLite)(nil)

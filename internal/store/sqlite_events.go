@@ -16,9 +16,9 @@ func (s *SQLite) AppendEvents(ctx context.Context, events []recording.Stored) er
 	if len(events) == 0 {
 		return nil
 	}
-	now, _ := s.Now(ctx)
-	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := s.addWriters(ctx, tx, events, now.UnixNano()); err != nil {
+	var added []string
+	err := s.writeTx(ctx, func(tx *sql.Tx) (err error) {
+		if added, err = s.addWriters(ctx, tx, events); err != nil {
 			return err
 		}
 		stmt := tx.StmtContext(ctx, s.insertEvent)
@@ -34,23 +34,45 @@ func (s *SQLite) AppendEvents(ctx context.Context, events []recording.Stored) er
 		}
 		return nil
 	})
+	if err == nil {
+		// Remembered only once committed: a rolled-back batch must
+		// register its writer again.
+		for _, w := range added {
+			s.known.Store(w, struct{}{})
+		}
+	}
+	return err
 }
 
 // addWriters registers each chain of the batch the first time it appears.
-// A batch nearly always holds one writer, so this is one statement.
-func (s *SQLite) addWriters(ctx context.Context, tx *sql.Tx, events []recording.Stored, now int64) error {
+// A batch nearly always holds one writer, and this process has usually
+// registered it already (s.known), so this is usually no statement at
+// all: the recording's group commit is on every operation's path.
+func (s *SQLite) addWriters(ctx context.Context, tx *sql.Tx, events []recording.Stored) (added []string, err error) {
 	last := ""
+	var now int64
 	for i, e := range events {
 		if i > 0 && e.Writer == last {
 			continue
 		}
 		last = e.Writer
+		if _, ok := s.known.Load(e.Writer); ok {
+			continue
+		}
+		if now == 0 {
+			t, err := s.Now(ctx)
+			if err != nil {
+				return nil, err
+			}
+			now = t.UnixNano()
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO writers (writer, created_at) VALUES (?, ?)
 			ON CONFLICT (writer) DO NOTHING`, e.Writer, now); err != nil {
-			return fmt.Errorf("store: registering writer %s: %w", e.Writer, err)
+			return nil, fmt.Errorf("store: registering writer %s: %w", e.Writer, err)
 		}
+		added = append(added, e.Writer)
 	}
-	return nil
+	return added, nil
 }
 
 // Events lists a writer's events from fromSeq in order, at most limit
@@ -94,9 +116,10 @@ func (s *SQLite) AddCheckpoint(ctx context.Context, c Checkpoint) error {
 	if err != nil {
 		return err
 	}
-	now, _ := s.Now(ctx)
+	// The writer is registered here without remembering it: a checkpoint
+	// is rare, and a rolled-back one must not leave it marked known.
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := s.addWriters(ctx, tx, []recording.Stored{{Writer: c.Writer}}, now.UnixNano()); err != nil {
+		if _, err := s.addWriters(ctx, tx, []recording.Stored{{Writer: c.Writer}}); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (writer, seq, hash, time, signature, key_id, final)

@@ -75,6 +75,8 @@ type Engine struct {
 	sessions  map[*conn]struct{}
 	closing   bool
 	wg        sync.WaitGroup
+
+	views viewCache // which relations are views, for masking
 }
 
 // New checks the options and returns an Engine.

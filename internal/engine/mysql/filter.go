@@ -13,6 +13,12 @@ type ResultFilter interface {
 	// BinaryRow sees a binary-protocol row (COM_STMT_EXECUTE) as its raw
 	// payload and returns the payload to send, which may be the same.
 	BinaryRow(payload []byte) ([]byte, error)
+	// ErrorMessage sees the message of an ERR packet the upstream sent for
+	// the operation and returns the message to send.
+	ErrorMessage(code uint16, msg []byte) []byte
+	// Active reports whether the filter can change anything in the rows of
+	// the current result set; when it cannot, rows pass unparsed.
+	Active() bool
 }
 
 // Column is one column definition, as the upstream described it: OrgTable
@@ -22,6 +28,13 @@ type Column struct {
 	Schema, Table, OrgTable, Name, OrgName string
 	Type                                   byte
 	Flags                                  uint16
+}
+
+// viewAware is implemented by a filter that needs to know which relations
+// are views (their column definitions name the view, not the table the
+// value comes from). The engine hands it a lookup before the first result.
+type viewAware interface {
+	setViews(isView func(schema, table string) bool)
 }
 
 // parseColumn decodes a ColumnDefinition41 payload.

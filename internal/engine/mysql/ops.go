@@ -69,6 +69,9 @@ func (c *conn) decide(command, text string, params []guard.Param, class sqlkind.
 	}
 	if c.e.o.Filter != nil {
 		op.filter = c.e.o.Filter(c.sess, &op.g, v)
+		if va, ok := op.filter.(viewAware); ok {
+			va.setViews(c.e.isView(c.res))
+		}
 	}
 	return op, v
 }
@@ -116,6 +119,9 @@ func (c *conn) done(op *operation) {
 	out.Committed = op.errCode == "" && !inTx
 	out.RolledBack = op.errCode != "" && !inTx && op.g.State.InTransaction
 	out.CommandTag = op.command
+	if op.g.Class.Kind != sqlkind.Read && op.g.Class.Kind != sqlkind.Write {
+		c.e.views.forget(c.res.Name) // a view may have been created or dropped
+	}
 	c.e.o.Guard.Done(c.ctx, c.sess, &op.g, op.v, out)
 	c.e.recordOutcome(c, op, out)
 }

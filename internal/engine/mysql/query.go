@@ -59,7 +59,7 @@ func (c *conn) onInitDB(db string) bool {
 		c.state.Schema = db
 	}
 	c.noteStatus(p)
-	if !c.sendResult(op, p) {
+	if !c.sendResult(op, c.maskErr(op, p)) {
 		return false
 	}
 	c.done(op)
@@ -169,7 +169,7 @@ func (c *conn) relayResults(op *operation, binary bool) bool {
 			}
 		case isErr(p):
 			op.errCode = errCode(p)
-			if !c.forward(op, p) {
+			if !c.forward(op, c.maskErr(op, p)) {
 				return false
 			}
 			return c.finishResult(op)
@@ -253,10 +253,10 @@ func (c *conn) relayRows(op *operation, ncols int, binary bool) bool {
 		case isErr(p):
 			op.errCode = errCode(p)
 			c.status &^= statusMoreResults
-			return c.forward(op, p)
+			return c.forward(op, c.maskErr(op, p))
 		}
 		op.rows++
-		if op.filter != nil {
+		if op.filter != nil && op.filter.Active() {
 			var err error
 			if p, buf, err = c.filterRow(op, p, ncols, binary, buf); err != nil {
 				c.closeWith(fmt.Sprintf("a row could not be masked (%v)", err))
@@ -326,4 +326,21 @@ func (c *conn) writeUpRaw(payload []byte) bool {
 		return false
 	}
 	return true
+}
+
+// maskErr passes an upstream ERR packet's message through the operation's
+// filter (masking), rebuilding the packet.
+func (c *conn) maskErr(op *operation, p []byte) []byte {
+	if op.filter == nil || !isErr(p) || len(p) < 3 {
+		return p
+	}
+	code := uint16(p[1]) | uint16(p[2])<<8
+	head := 3
+	if len(p) >= 9 && p[3] == '#' {
+		head = 9
+	}
+	msg := op.filter.ErrorMessage(code, p[head:])
+	out := make([]byte, 0, head+len(msg))
+	out = append(out, p[:head]...)
+	return append(out, msg...)
 }

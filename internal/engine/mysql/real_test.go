@@ -141,10 +141,7 @@ func person(name string, groups ...string) identity.Identity {
 // login issues a resource token for the person and opens a pool on it.
 func (re *realEnv) login(t *testing.T, id identity.Identity, resource string) *sql.DB {
 	t.Helper()
-	secret, _, err := re.tokens.Issue(context.Background(), id, []identity.Scope{identity.ScopeResources}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret := re.issue(t, id)
 	db, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s)/?tls=cs&allowCleartextPasswords=true", resource, secret, re.addr))
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +149,16 @@ func (re *realEnv) login(t *testing.T, id identity.Identity, resource string) *s
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// issue makes a resource token for the person.
+func (re *realEnv) issue(t *testing.T, id identity.Identity) string {
+	t.Helper()
+	secret, _, err := re.tokens.Issue(context.Background(), id, []identity.Scope{identity.ScopeResources}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
 }
 
 func apiActor(id identity.Identity) review.Actor {

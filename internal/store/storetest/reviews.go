@@ -33,6 +33,8 @@ func Reviews(t *testing.T, st review.Store) {
 		{"RestoreWhileValid", reviewRestore},
 		{"Grants", reviewGrants},
 		{"List", reviewList},
+		{"Sweep", reviewSweep},
+		{"SweepRace", reviewSweepRace},
 	}
 	// The group returns when every parallel subtest is done, so the
 	// caller may close st when Reviews returns.

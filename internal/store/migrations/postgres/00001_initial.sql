@@ -59,8 +59,6 @@ CREATE TABLE events (
 	hash      BYTEA       NOT NULL,
 	PRIMARY KEY (writer, seq)
 );
-CREATE INDEX events_session ON events (session) WHERE session <> '';
-CREATE INDEX events_resource_time ON events (resource, time) WHERE resource <> '';
 
 CREATE TABLE checkpoints (
 	writer    TEXT        NOT NULL REFERENCES writers (writer),

@@ -47,8 +47,13 @@ CREATE TABLE writers (
 	created_at INTEGER NOT NULL
 );
 
+-- The recording's events. Every operation of every session appends here, so
+-- an insert must touch as little as possible: the table is clustered on its
+-- key (WITHOUT ROWID: one b-tree) and has no secondary index (a query by
+-- session or time reads a writer's chain in order); the writer is
+-- registered in the same transaction, so no foreign key is checked per row.
 CREATE TABLE events (
-	writer    TEXT    NOT NULL REFERENCES writers (writer),
+	writer    TEXT    NOT NULL,
 	seq       INTEGER NOT NULL,
 	time      INTEGER NOT NULL,
 	type      TEXT    NOT NULL,
@@ -59,9 +64,7 @@ CREATE TABLE events (
 	prev_hash BLOB    NOT NULL,
 	hash      BLOB    NOT NULL,
 	PRIMARY KEY (writer, seq)
-);
-CREATE INDEX events_session ON events (session) WHERE session <> '';
-CREATE INDEX events_resource_time ON events (resource, time) WHERE resource <> '';
+) WITHOUT ROWID;
 
 CREATE TABLE checkpoints (
 	writer    TEXT    NOT NULL REFERENCES writers (writer),
