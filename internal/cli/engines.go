@@ -92,6 +92,7 @@ func startEngines(ctx context.Context, deps engineDeps) (*engines, error) {
 			Guard:                  deps.core.guard,
 			Recorder:               deps.core.rec,
 			Classifier:             sqlkind.NewMySQL(sqlkind.MySQLOptions{}),
+			Filter:                 mysql.MaskFilter(deps.core.masks),
 			Limits:                 deps.cfg.Limits,
 			Logger:                 deps.log,
 		})

@@ -75,10 +75,6 @@ type Resource struct {
 	Type        string      `yaml:"type"` // postgres | mysql | kubernetes
 	Address     string      `yaml:"address"`
 	Database    string      `yaml:"database"`
-	// Schemas are the schemas (MySQL databases) a mysql resource's clients
-	// may use: COM_INIT_DB, USE and schema-qualified names are refused
-	// outside them. Empty: only Database when it is set, else any.
-	Schemas []string `yaml:"schemas"`
 	Username    string      `yaml:"username"`
 	PasswordEnv string      `yaml:"password_env"`
 	UpstreamTLS UpstreamTLS `yaml:"tls"`
@@ -86,6 +82,11 @@ type Resource struct {
 	Record      RecordOpts  `yaml:"record"`
 	// Password is read from PasswordEnv at load time; it never leaves the gateway.
 	Password string `yaml:"-"`
+
+	// Schemas are the schemas (MySQL databases) a mysql resource's clients
+	// may use: COM_INIT_DB, USE and schema-qualified names are refused
+	// outside them. Empty: only Database when it is set, else any.
+	Schemas []string `yaml:"schemas"`
 }
 
 // UpstreamTLS is how the gateway connects to the upstream.

@@ -192,3 +192,67 @@ func TestMySQLClassify(t *testing.T) {
 		})
 	}
 }
+
+func TestMySQLClassifySession(t *testing.T) {
+	t.Parallel()
+	m := NewMySQL(MySQLOptions{})
+	prepared := map[string]string{"del": "DELETE FROM t", "sel": "SELECT a FROM t WHERE b = ?"}
+	tests := []struct {
+		name, text string
+		want       Kind
+		texts      int
+	}{
+		{"execute a write", "EXECUTE del", Write, 1},
+		{"names are case-insensitive", "EXECUTE DEL", Write, 1},
+		{"execute a read", "EXECUTE sel USING @b", Read, 1},
+		{"unknown name", "EXECUTE nope", Unknown, 0},
+		{"prepared in the same text", "PREPARE x FROM 'DROP TABLE t'; EXECUTE x", Schema, 1},
+		{"re-prepared from a variable", "PREPARE del FROM @sql; EXECUTE del", Unknown, 0},
+		{"deallocated", "DEALLOCATE PREPARE sel; EXECUTE sel", Unknown, 0},
+		{"using with a write", "EXECUTE del USING @a", Unknown, 1},
+		{"executable comment", "EXECUTE sel /*!50000 , 1 */", Unknown, 0},
+		{"no execute", "SELECT 1", Read, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, texts := m.ClassifySession(tc.text, prepared)
+			if c.Kind != tc.want || len(texts) != tc.texts {
+				t.Fatalf("%q: kind %v (%s), texts %q", tc.text, c.Kind, c.Reason, texts)
+			}
+		})
+	}
+	// PREPARE itself: a read from a literal, naming the inner objects and
+	// schemas; Unknown from a variable.
+	st := m.Statements("PREPARE s FROM 'DELETE FROM other.t'")
+	if len(st) != 1 || st[0].Kind != Read || st[0].Prepare == nil || st[0].Prepare.Text != "DELETE FROM other.t" ||
+		strings.Join(st[0].Schemas, ",") != "other" {
+		t.Fatalf("prepare: %+v", st)
+	}
+	if c := m.Classify("PREPARE s FROM @sql"); c.Kind != Unknown {
+		t.Fatalf("prepare from a variable: %v", c.Kind)
+	}
+}
+
+func TestMySQLSchemas(t *testing.T) {
+	t.Parallel()
+	m := NewMySQL(MySQLOptions{})
+	tests := []struct{ text, want string }{
+		{"SELECT a FROM t", ""},
+		{"SELECT a FROM other.t", "other"},
+		{"SELECT other.t.a FROM t", "other"},
+		{"SELECT other.f(1)", "other"},
+		{"USE other", "other"},
+		{"DROP DATABASE other", "other"},
+		{"SHOW TABLES FROM other", "other"},
+		{"INSERT INTO app.t SELECT * FROM other.u", "app,other"},
+	}
+	for _, tc := range tests {
+		var got []string
+		for _, s := range m.Statements(tc.text) {
+			got = append(got, s.Schemas...)
+		}
+		if strings.Join(got, ",") != tc.want {
+			t.Errorf("%q: schemas %q, want %q", tc.text, got, tc.want)
+		}
+	}
+}

@@ -26,6 +26,9 @@ func parseBinaryRow(p []byte, cols []Column) ([]binVal, error) {
 		return nil, errBinaryRow
 	}
 	bitmap := p[1 : 1+nb]
+	if !cleanBitmap(bitmap, n) {
+		return nil, errBinaryRow
+	}
 	cur := &cursor{b: p[1+nb:]}
 	vals := make([]binVal, n)
 	for i := range vals {
@@ -100,4 +103,18 @@ func binaryText(c Column, v []byte) []byte {
 		return strconv.AppendUint(nil, u, 10)
 	}
 	return strconv.AppendInt(nil, i, 10)
+}
+
+// cleanBitmap reports whether the bitmap's reserved bits (the first two,
+// and those past the last column) are clear.
+func cleanBitmap(bitmap []byte, n int) bool {
+	if bitmap[0]&0x03 != 0 {
+		return false
+	}
+	for bit := n + 2; bit < len(bitmap)*8; bit++ {
+		if bitmap[bit/8]&(1<<(bit%8)) != 0 {
+			return false
+		}
+	}
+	return true
 }

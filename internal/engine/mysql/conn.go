@@ -35,11 +35,16 @@ type conn struct {
 
 	up *client.Conn
 
+	// watched is the client connection under rd once the session runs
+	// (wait.go); nil before.
+	watched *watchedConn
+
 	// client loop only
 	state    guard.State
 	multi    bool // multi-statements are on (capability or COM_SET_OPTION)
 	stmts    map[uint32]*stmt
-	status   uint16 // last upstream server status flags
+	prepared map[string]string // SQL-level PREPARE name FROM 'text', by lower-case name
+	status   uint16            // last upstream server status flags
 	upClosed bool
 
 	closeOnce sync.Once
@@ -49,7 +54,7 @@ type conn struct {
 
 func newConn(e *Engine, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &conn{e: e, nc: nc, cc: nc, ctx: ctx, cancel: cancel, stmts: map[uint32]*stmt{}}
+	c := &conn{e: e, nc: nc, cc: nc, ctx: ctx, cancel: cancel, stmts: map[uint32]*stmt{}, prepared: map[string]string{}}
 	c.out.w = nc
 	return c
 }

@@ -90,10 +90,37 @@
 // clients strip comments unless started with --comments: a /* reason: */
 // or /* breakglass: */ comment needs it.
 //
+// # Allowed schemas, SQL-level PREPARE, waits
+//
+// schemas.go: a resource's schemas (config resources[].schemas; empty:
+// only its database when set, else any; information_schema always) are
+// enforced on the schema named at connect, COM_INIT_DB, USE and every
+// schema-qualified name of a parsed statement: ERR 1044 naming the allowed
+// schemas, recorded, the guard not asked.
+//
+// PREPARE s FROM 'literal' is tracked per connection (only once it ran;
+// forgotten after an error, on DEALLOCATE and COM_RESET_CONNECTION);
+// EXECUTE s is decided as the prepared statement, whose text is bound into
+// the digest as a parameter. PREPARE from @var, an unknown name, and
+// EXECUTE ... USING @vars of anything but a read are unknown.
+//
+// While an operation waits (a hold, a write's durability) the client
+// socket is read in the background (wait.go): a client that disconnects
+// ends the wait at once (the operation is recorded as refused with code
+// client_gone); bytes it pipelines are kept for the next command.
+//
+// # Masking
+//
+// MaskFilter (mymask.go) is the Options.Filter that masks text- and
+// binary-protocol rows and ERR messages; see its doc for the lineage
+// rules. A view's columns are masked whole (its definition is not traced
+// yet), and so are derived-table and CTE columns and computed columns
+// the statement's parse cannot trace to base-table columns.
+//
 // # Not done yet
 //
-// A held operation is not withdrawn when the client disconnects during the
-// wait (noticed when the wait ends). Binary-protocol rows reach the filter
-// raw. Allowed schemas are not enforced on COM_INIT_DB yet (the guard sees
-// the USE and its objects).
+// View lineage (columns of views are masked whole: a number becomes
+// NULL). SHOW WARNINGS messages get only the detectors. An
+// operation's hold is withdrawn when its client disconnects, but a running
+// statement is not KILLed upstream when the client goes.
 package mysql

@@ -26,6 +26,10 @@ type Classifier interface {
 	// tracks per connection (USE, SET, LOAD DATA LOCAL); nil if it does not
 	// parse.
 	Statements(text string) []sqlkind.MySQLStatement
+	// ClassifySession is Classify with SQL-level EXECUTE resolved against
+	// the statements the session prepared (name -> text); it also returns
+	// the texts the EXECUTEs run.
+	ClassifySession(text string, prepared map[string]string) (sqlkind.Classification, []string)
 }
 
 // Authenticator checks a countersign token presented as the password of a

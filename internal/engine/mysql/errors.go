@@ -14,6 +14,7 @@ const (
 	erWrongArguments    = 1210 // bad COM_STMT_EXECUTE
 	erUnknownStmt       = 1243 // unknown prepared statement handler
 	erBadDB             = 1049
+	erDBAccessDenied    = 1044 // a schema the resource does not allow
 )
 
 // errPacket builds an ERR packet payload (protocol 4.1).

@@ -167,7 +167,7 @@ type env struct {
 
 var serverTLS = selfSigned()
 
-func newEnv(t *testing.T, tweak func(*Options)) *env {
+func newEnv(t testing.TB, tweak func(*Options)) *env {
 	t.Helper()
 	ev := &env{g: &testGuard{}, rec: &memRecorder{}, res: map[string]*config.Resource{}}
 	ev.res["my-test"] = &config.Resource{Name: "my-test", Type: "mysql", Address: "127.0.0.1:3306", Database: testDB, Username: nativeUser, Password: userPass}

@@ -30,6 +30,8 @@ const (
 // loop reads client commands, one handler per command. A handler returns
 // false when the session must end.
 func (c *conn) loop() {
+	c.watched = &watchedConn{conn: c.cc}
+	c.rd.r = c.watched
 	for {
 		c.rd.seq = 0
 		if c.e.o.Limits.IdleTimeout > 0 {
@@ -204,6 +206,6 @@ func (c *conn) onResetConnection() bool {
 		c.e.log.Error("recording COM_RESET_CONNECTION failed", "session", c.id, "error", err)
 		return c.out.send(errPacket(erUnknown, "HY000", recordingFailedReason)) == nil
 	}
-	c.stmts = map[uint32]*stmt{}
+	c.stmts, c.prepared = map[uint32]*stmt{}, map[string]string{}
 	return c.passThrough(comResetConnection, nil)
 }

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/countersign/countersign/internal/guard"
@@ -20,6 +21,7 @@ type operation struct {
 	stmts   []sqlkind.MySQLStatement
 
 	// filled by the relay
+	results int // results (OK packets, whole result sets) before any error
 	rows    int64
 	errCode string
 	failed  bool // the recording failed after a read was sent: results are dropped
@@ -27,6 +29,7 @@ type operation struct {
 
 const (
 	verdictRecordingFailed = "recording_failed"
+	verdictClientGone      = "client_gone"
 	// holdNoticeless documents that MySQL has no asynchronous notice: a
 	// held operation waits silently (see doc.go).
 	statusInTrans         = 0x0001
@@ -44,10 +47,19 @@ func (c *conn) snapshot() guard.State {
 // decide asks the guard, waits out a hold and records the decision. For
 // anything but a read the operation is durably recorded before decide
 // returns Allow (invariant 2).
-func (c *conn) decide(command, text string, params []guard.Param, class sqlkind.Classification) (*operation, guard.Verdict) {
+//
+// schemas are the schemas the operation names; one the resource does not
+// allow refuses it before the guard is asked (no review is created for
+// what could never run).
+func (c *conn) decide(command, text string, params []guard.Param, class sqlkind.Classification, schemas []string) (*operation, guard.Verdict) {
 	op := &operation{command: command, started: time.Now(),
 		g: guard.Operation{Text: text, Params: params, State: c.snapshot(), Class: class}}
-	v := c.e.o.Guard.Decide(c.ctx, c.sess, &op.g)
+	var v guard.Verdict
+	if why := schemaRefusal(c.res, schemas); why != "" {
+		v = guard.Verdict{Decision: guard.Deny, Code: verdictSchema, Message: why}
+	} else {
+		v = c.e.o.Guard.Decide(c.ctx, c.sess, &op.g)
+	}
 	if v.Decision == guard.Hold {
 		v = c.hold(v)
 	}
@@ -58,8 +70,14 @@ func (c *conn) decide(command, text string, params []guard.Param, class sqlkind.
 	}
 	commit := c.e.recordOperation(c, op)
 	if class.Kind != sqlkind.Read {
-		if err := commit.Wait(c.ctx); err != nil {
-			c.e.log.Error("recording an operation failed; it is refused", "session", c.id, "error", err)
+		var err error
+		if c.waitWatching(func(ctx context.Context) { err = commit.Wait(ctx) }) {
+			err = errClientGone
+		}
+		if err != nil {
+			if !errors.Is(err, errClientGone) {
+				c.e.log.Error("recording an operation failed; it is refused", "session", c.id, "error", err)
+			}
 			v = guard.Verdict{Decision: guard.Deny, Code: verdictRecordingFailed, Message: recordingFailedReason}
 			op.v = v
 			return op, v
@@ -83,7 +101,14 @@ func (c *conn) hold(v guard.Verdict) guard.Verdict {
 	if v.Wait == nil {
 		return guard.Verdict{Decision: guard.Deny, Code: v.Code, Message: v.Message, ReviewID: v.ReviewID}
 	}
-	final := v.Wait(c.ctx)
+	var final guard.Verdict
+	if c.waitWatching(func(ctx context.Context) { final = v.Wait(ctx) }) {
+		// Withdrawn: the refusal is recorded like any other; nobody is
+		// left to tell.
+		c.setReason("client disconnected while its operation was held for review")
+		return guard.Verdict{Decision: guard.Deny, Code: verdictClientGone, ReviewID: v.ReviewID,
+			Message: "the client disconnected while it waited for review " + v.ReviewID}
+	}
 	if final.Decision == guard.Hold {
 		final.Decision = guard.Deny
 	}
@@ -106,8 +131,11 @@ func (c *conn) deny(v guard.Verdict) bool {
 	}
 	code := uint16(erTableAccessDenied)
 	state := "42000"
-	if v.Code == verdictRecordingFailed {
+	switch v.Code {
+	case verdictRecordingFailed:
 		code, state = erUnknown, "HY000"
+	case verdictSchema:
+		code = erDBAccessDenied
 	}
 	return c.out.send(errPacket(code, state, msg)) == nil
 }
@@ -140,4 +168,13 @@ func (c *conn) awaitRead(op *operation) {
 		op.failed = true
 	}
 	op.commit = nil
+}
+
+// ran is how many of the operation's statements ran: all when it
+// succeeded, else those that answered before the error.
+func (op *operation) ran() int {
+	if op.errCode == "" {
+		return len(op.stmts)
+	}
+	return op.results
 }

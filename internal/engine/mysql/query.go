@@ -10,30 +10,48 @@ import (
 
 // onQuery: COM_QUERY, one or more statements.
 func (c *conn) onQuery(text string) bool {
-	class := c.e.o.Classifier.Classify(text)
-	op, v := c.decide("COM_QUERY", text, nil, class)
+	class, executes := c.e.o.Classifier.ClassifySession(text, c.prepared)
+	stmts := c.e.o.Classifier.Statements(text)
+	// The texts SQL-level EXECUTEs run are bound as parameters, so an
+	// approval of "EXECUTE s" covers what s is now and nothing else.
+	var params []guard.Param
+	for _, t := range executes {
+		params = append(params, guard.Param{Value: []byte(t)})
+	}
+	op, v := c.decide("COM_QUERY", text, params, class, statementSchemas(stmts))
 	if v.Decision != guard.Allow {
 		return c.deny(v)
 	}
-	op.stmts = c.e.o.Classifier.Statements(text)
+	op.stmts = stmts
 	if !c.writeUp(comQuery, []byte(text)) {
 		return false
 	}
 	if !c.relayResults(op, false) {
 		return false
 	}
-	if op.errCode == "" {
-		c.trackState(op.stmts)
-	}
+	c.trackState(op.stmts, op.ran())
 	c.done(op)
 	return true
 }
 
-// trackState follows USE in a successful text.
-func (c *conn) trackState(stmts []sqlkind.MySQLStatement) {
-	for _, s := range stmts {
-		if s.Use != "" {
+// trackState follows USE and SQL-level PREPARE/DEALLOCATE of the
+// statements that ran. A multi-statement text stops at its first error;
+// each statement before it answered with one result (OK or a result set),
+// so the first ran statements are those results (a CALL answers with
+// several; CALL is Unknown and reviewed). Every name a statement that did
+// not run prepares or deallocates is forgotten, so its EXECUTE is Unknown.
+func (c *conn) trackState(stmts []sqlkind.MySQLStatement, ran int) {
+	for i, s := range stmts {
+		ok := i < ran
+		switch {
+		case s.Use != "" && ok:
 			c.state.Schema = s.Use
+		case s.Prepare != nil && ok && !s.Prepare.FromVariable:
+			c.prepared[s.Prepare.Name] = s.Prepare.Text
+		case s.Prepare != nil:
+			delete(c.prepared, s.Prepare.Name)
+		case s.Deallocate != "":
+			delete(c.prepared, s.Deallocate)
 		}
 	}
 }
@@ -41,7 +59,7 @@ func (c *conn) trackState(stmts []sqlkind.MySQLStatement) {
 // onInitDB: COM_INIT_DB is decided and recorded as the USE it is.
 func (c *conn) onInitDB(db string) bool {
 	text := "USE " + quoteIdent(db)
-	op, v := c.decide("COM_INIT_DB", text, nil, c.e.o.Classifier.Classify(text))
+	op, v := c.decide("COM_INIT_DB", text, nil, c.e.o.Classifier.Classify(text), []string{db})
 	if v.Decision != guard.Allow {
 		return c.deny(v)
 	}
@@ -75,7 +93,7 @@ func (c *conn) onFieldList(body []byte) bool {
 		table = string(body)
 	}
 	text := "SHOW COLUMNS FROM " + quoteIdent(table)
-	op, v := c.decide("COM_FIELD_LIST", text, nil, c.e.o.Classifier.Classify(text))
+	op, v := c.decide("COM_FIELD_LIST", text, nil, c.e.o.Classifier.Classify(text), nil)
 	if v.Decision != guard.Allow {
 		return c.deny(v)
 	}
@@ -163,6 +181,7 @@ func (c *conn) relayResults(op *operation, binary bool) bool {
 			return false
 		case p[0] == 0x00:
 			c.noteStatus(p)
+			op.results++
 			op.rows += affectedRows(p)
 			if !c.forward(op, p) {
 				return false
@@ -181,6 +200,9 @@ func (c *conn) relayResults(op *operation, binary bool) bool {
 		default:
 			if !c.relayResultSet(op, p, binary) {
 				return false
+			}
+			if op.errCode == "" {
+				op.results++
 			}
 		}
 		if c.status&statusMoreResults == 0 {

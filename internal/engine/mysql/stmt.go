@@ -111,7 +111,7 @@ func (c *conn) onExecute(body []byte) bool {
 	if err != nil {
 		return c.out.send(errPacket(erWrongArguments, "HY000", "Incorrect arguments to mysqld_stmt_execute: "+err.Error())) == nil
 	}
-	op, v := c.decide("COM_STMT_EXECUTE", s.text, params, s.class)
+	op, v := c.decide("COM_STMT_EXECUTE", s.text, params, s.class, statementSchemas(s.stmts))
 	s.long, s.longLen = map[int][]byte{}, 0
 	if v.Decision != guard.Allow {
 		return c.deny(v)
@@ -120,9 +120,7 @@ func (c *conn) onExecute(body []byte) bool {
 	if !c.writeUp(comStmtExecute, body) || !c.relayResults(op, true) {
 		return false
 	}
-	if op.errCode == "" {
-		c.trackState(op.stmts)
-	}
+	c.trackState(op.stmts, op.ran())
 	c.done(op)
 	return true
 }

@@ -27,6 +27,10 @@ func (c *conn) connectUpstream() bool {
 	if db == "" {
 		db = c.res.Database
 	}
+	if why := schemaRefusal(c.res, []string{db}); db != "" && why != "" {
+		c.fail(erDBAccessDenied, "42000", why)
+		return false
+	}
 	up, err := dialUpstream(ctx, c.res, db, c.caps)
 	if err != nil {
 		c.e.log.Warn("mysql upstream login failed", "session", c.id, "resource", c.res.Name, "error", err)

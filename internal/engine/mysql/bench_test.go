@@ -1,0 +1,131 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+
+	"github.com/countersign/countersign/internal/guard"
+	"github.com/countersign/countersign/internal/recording"
+)
+
+// The benchmarks run a point select (sysbench's oltp_point_select
+// statement) against a small table, directly and through the gateway, in
+// one run (plaintext both ways; the real classifier; a guard that allows
+// and a recorder that commits at once, so what is measured is the
+// engine's own cost). The gateway's run reports its throughput relative
+// to the direct one as "x_direct" (1.0 = as fast).
+//
+//	go test -run '^$' -bench . -benchtime 5s ./internal/engine/mysql/
+
+const benchRows = 10000
+
+type benchGuard struct{}
+
+func (benchGuard) Connect(context.Context, *guard.Session) guard.Verdict { return allow() }
+func (benchGuard) Decide(context.Context, *guard.Session, *guard.Operation) guard.Verdict {
+	return allow()
+}
+func (benchGuard) Done(context.Context, *guard.Session, *guard.Operation, guard.Verdict, guard.Outcome) {
+}
+
+type benchRecorder struct{}
+
+func (benchRecorder) Append(context.Context, recording.Event) *recording.Commit {
+	c := recording.NewCommit()
+	c.Finish(1, nil)
+	return c
+}
+
+func benchSetup(b *testing.B) (direct, gateway *sql.DB, table string) {
+	b.Helper()
+	ev := newEnv(b, func(o *Options) {
+		o.AllowPlaintextLoopback = true
+		o.Guard, o.Recorder = benchGuard{}, benchRecorder{}
+	})
+	table = "sbtest_" + randHex(3)
+	if err := adminExec(fmt.Sprintf("CREATE TABLE %s.%s (id INT PRIMARY KEY, k INT, c CHAR(120), pad CHAR(60))", testDB, table),
+		fmt.Sprintf("INSERT INTO %s.%s SELECT seq, seq %% 100, REPEAT('c', 120), REPEAT('p', 60) FROM %[1]s.seq_1_to_%[3]d", testDB, table, benchRows)); err != nil {
+		b.Fatal(err)
+	}
+	var err error
+	if direct, err = sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(127.0.0.1:3306)/%s", nativeUser, userPass, testDB)); err != nil {
+		b.Fatal(err)
+	}
+	if gateway, err = sql.Open("mysql", fmt.Sprintf("my-test:%s@tcp(%s)/?allowCleartextPasswords=true", goodToken, ev.addr)); err != nil {
+		b.Fatal(err)
+	}
+	for _, db := range []*sql.DB{direct, gateway} {
+		db.SetMaxIdleConns(64)
+		b.Cleanup(func() { db.Close() })
+	}
+	return direct, gateway, table
+}
+
+func runBoth(b *testing.B, run func(b *testing.B, db *sql.DB, table string)) {
+	direct, gateway, table := benchSetup(b)
+	var directNs float64
+	b.Run("direct", func(b *testing.B) {
+		b.ReportAllocs()
+		run(b, direct, table)
+		directNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	})
+	b.Run("gateway", func(b *testing.B) {
+		b.ReportAllocs()
+		run(b, gateway, table)
+		if gw := float64(b.Elapsed().Nanoseconds()) / float64(b.N); directNs > 0 && gw > 0 {
+			b.ReportMetric(directNs/gw, "x_direct")
+		}
+	})
+}
+
+// BenchmarkPointSelect: one client, a new literal every time (text
+// protocol, as mysqlslap and most ORMs without prepared statements).
+func BenchmarkPointSelect(b *testing.B) {
+	runBoth(b, func(b *testing.B, db *sql.DB, table string) {
+		q := "SELECT c FROM " + table + " WHERE id = "
+		var c string
+		for i := 0; b.Loop(); i++ {
+			if err := db.QueryRow(q + strconv.Itoa(1+i%benchRows)).Scan(&c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkPointSelectParallel: GOMAXPROCS*4 clients at once.
+func BenchmarkPointSelectParallel(b *testing.B) {
+	runBoth(b, func(b *testing.B, db *sql.DB, table string) {
+		q := "SELECT c FROM " + table + " WHERE id = "
+		b.SetParallelism(4)
+		b.RunParallel(func(pb *testing.PB) {
+			var c string
+			for pb.Next() {
+				if err := db.QueryRow(q + strconv.Itoa(1+rand.IntN(benchRows))).Scan(&c); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkPointSelectPrepared: one client, the binary protocol.
+func BenchmarkPointSelectPrepared(b *testing.B) {
+	runBoth(b, func(b *testing.B, db *sql.DB, table string) {
+		st, err := db.Prepare("SELECT c FROM " + table + " WHERE id = ?")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		var c string
+		for i := 0; b.Loop(); i++ {
+			if err := st.QueryRow(1 + i%benchRows).Scan(&c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

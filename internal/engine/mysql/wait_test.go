@@ -1,0 +1,109 @@
+package mysql
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/countersign/countersign/internal/guard"
+	"github.com/countersign/countersign/internal/recording"
+)
+
+// A client that disconnects while its operation is held is noticed at
+// once: the wait's context ends (the guard withdraws it), the refusal is
+// recorded and the session closes, without the review being decided.
+func TestDisconnectDuringHoldWithdraws(t *testing.T) {
+	t.Parallel()
+	ev := newEnv(t, nil)
+	withdrawn := make(chan struct{})
+	ev.g.setRule(func(text string) guard.Verdict {
+		if !strings.Contains(text, "held") {
+			return allow()
+		}
+		return guard.Verdict{Decision: guard.Hold, Code: "approval_pending", ReviewID: "r-gone",
+			Wait: func(ctx context.Context) guard.Verdict {
+				<-ctx.Done()
+				close(withdrawn)
+				return guard.Verdict{Code: "withdrawn", Message: "withdrawn"}
+			}}
+	})
+	c := gatewayClient(t, ev)
+	c.ResetSequence()
+	if err := c.WritePacket(withHeader(append([]byte{comQuery}, "SELECT 'held'"...))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(ev.g.opsOf("SELECT 'held'")) == 1 })
+	c.Conn.Close()
+	<-withdrawn // blocks forever (the test times out) if the socket is not watched
+	waitFor(t, func() bool { return len(ev.rec.ofType(recording.TypeSessionClose)) == 1 })
+	var denied bool
+	for _, e := range ev.rec.ofType(recording.TypeOperation) {
+		d := e.Data.(map[string]any)
+		denied = denied || (d["text"] == "SELECT 'held'" && d["code"] == verdictClientGone && d["decision"] == "deny")
+	}
+	if !denied {
+		t.Fatal("the withdrawn operation was not recorded as refused")
+	}
+}
+
+// Bytes a client pipelines while it waits are kept for the next command.
+func TestPipelinedCommandDuringHold(t *testing.T) {
+	t.Parallel()
+	ev := newEnv(t, nil)
+	release := make(chan guard.Verdict, 1)
+	ev.g.setRule(holdIf("held", release))
+	c := gatewayClient(t, ev)
+	c.ResetSequence()
+	if err := c.WritePacket(withHeader(append([]byte{comQuery}, "SELECT 'held'"...))); err != nil {
+		t.Fatal(err)
+	}
+	c.ResetSequence()
+	if err := c.WritePacket(withHeader(append([]byte{comQuery}, "SELECT 'next'"...))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return len(ev.g.opsOf("SELECT 'held'")) == 1 })
+	release <- allow()
+	for _, want := range []string{"held", "next"} {
+		c.Sequence = 1 // each answer starts its own sequence
+		if got := readTextResult(t, c); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}
+
+// readTextResult reads one single-column text result set and returns
+// its first value.
+func readTextResult(t *testing.T, c interface{ ReadPacket() ([]byte, error) }) string {
+	t.Helper()
+	var first string
+	eofs := 0
+	for i := 0; eofs < 2; i++ {
+		p, err := c.ReadPacket()
+		if err != nil || isErr(p) {
+			t.Fatalf("%v %q", err, p)
+		}
+		switch {
+		case isEOF(p):
+			eofs++
+		case eofs == 1 && first == "":
+			vals, ok := parseTextRow(p, 1)
+			if !ok {
+				t.Fatalf("row %q", p)
+			}
+			first = string(vals[0])
+		}
+	}
+	return first
+}
+
+func (g *testGuard) opsOf(text string) []guard.Operation {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []guard.Operation
+	for _, o := range g.ops {
+		if o.Text == text {
+			out = append(out, o)
+		}
+	}
+	return out
+}

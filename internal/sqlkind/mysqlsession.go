@@ -1,0 +1,70 @@
+package sqlkind
+
+import "fmt"
+
+// ClassifySession classifies text as Classify does, with each SQL-level
+// EXECUTE resolved to the statement the session prepared under that name:
+// prepared maps lower-case names to the texts that PREPARE ... FROM
+// 'literal' prepared (the engine tracks it per connection); PREPAREs and
+// DEALLOCATEs earlier in the same text count too. It also returns the
+// texts the EXECUTEs run, in order, for the operation's digest: approving
+// "EXECUTE s" approves what s is now, not whatever s becomes.
+//
+// It fails closed: an EXECUTE of a name not prepared from a literal stays
+// Unknown, and so does an EXECUTE ... USING @vars of anything but a read
+// (the variables' values are not known here), and every EXECUTE in a text
+// with executable comments.
+func (m *MySQLClassifier) ClassifySession(text string, prepared map[string]string) (Classification, []string) {
+	a := m.analyze(text)
+	if !hasExecute(a.stmts) {
+		return a.c, nil
+	}
+	if variants, _ := mysqlVariants(text); len(variants) != 1 {
+		return a.c, nil
+	}
+	local := make(map[string]string, len(prepared))
+	for k, v := range prepared {
+		local[k] = v
+	}
+	var texts []string
+	parts := make([]Classification, len(a.stmts))
+	for i, st := range a.stmts {
+		parts[i] = st.Classification
+		switch {
+		case st.Prepare != nil && st.Prepare.FromVariable:
+			delete(local, st.Prepare.Name)
+		case st.Prepare != nil:
+			local[st.Prepare.Name] = st.Prepare.Text
+		case st.Deallocate != "":
+			delete(local, st.Deallocate)
+		case st.Execute != "":
+			inner, ok := local[st.Execute]
+			if !ok {
+				continue
+			}
+			texts = append(texts, inner)
+			parts[i] = m.executed(st, inner)
+		}
+	}
+	return combine(parts), texts
+}
+
+// executed is the classification of an EXECUTE of the prepared text.
+func (m *MySQLClassifier) executed(st MySQLStatement, text string) Classification {
+	c := m.Classify(text)
+	if st.ExecuteUsing && c.Kind != Read {
+		return Classification{Kind: Unknown, Statements: 1, Objects: c.Objects, Reason: fmt.Sprintf(
+			"EXECUTE %s USING @variables: the values it binds are not known to the gateway; use the protocol's prepared statements or literal values", st.Execute)}
+	}
+	c.Statements = 1
+	return c
+}
+
+func hasExecute(stmts []MySQLStatement) bool {
+	for _, s := range stmts {
+		if s.Execute != "" {
+			return true
+		}
+	}
+	return false
+}
