@@ -11,10 +11,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/mask"
+	"github.com/countersign/countersign/internal/metrics"
 	"github.com/countersign/countersign/internal/recording"
 	"github.com/countersign/countersign/internal/review"
 	"github.com/countersign/countersign/internal/store"
@@ -28,6 +30,17 @@ type core struct {
 	guard    *guard.Gate
 	masks    map[string]*mask.Rules // by resource
 	notifier interface{ Close() error }
+	metrics  *metrics.Metrics
+	stop     context.CancelFunc // ends the background watchers
+}
+
+// engineGuard is the guard engines use: counted in the metrics.
+func (c *core) engineGuard(g guard.Guard) guard.Guard { return countingGuard{g, c.metrics} }
+
+// engineRecorder is the recorder engines use: sessions counted, and
+// forgotten by the guard when they close.
+func (c *core) engineRecorder() recording.Recorder {
+	return sessionCounter{Recorder: c.rec, m: c.metrics, forget: c.guard.Forget}
 }
 
 // signingKeyPath is where the recording's Ed25519 key lives.
@@ -38,8 +51,8 @@ func signingKeyPath(cfg *config.Config) string {
 	return filepath.Join(cfg.DataDir, "recording.key")
 }
 
-func openCore(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*core, error) {
-	c := &core{masks: map[string]*mask.Rules{}}
+func openCore(ctx context.Context, cfg *config.Config, st store.Store, m *metrics.Metrics, log *slog.Logger) (*core, error) {
+	c := &core{masks: map[string]*mask.Rules{}, metrics: m}
 	for _, r := range cfg.Resources {
 		rules, err := mask.Compile(r.Policy.Masking)
 		if err != nil {
@@ -56,7 +69,7 @@ func openCore(ctx context.Context, cfg *config.Config, st store.Store, log *slog
 		return nil, err
 	}
 	redact := eventRedactor(cfg)
-	if c.rec, err = recording.Open(ctx, st, recording.Options{
+	if c.rec, err = recording.Open(ctx, timedStore{st, m}, recording.Options{
 		Key: key, CheckpointEvery: cfg.Recording.CheckpointEvery, CheckpointInterval: cfg.Recording.CheckpointInterval,
 		Sinks: sinks, Redact: redact, Logger: log,
 	}); err != nil {
@@ -80,14 +93,22 @@ func openCore(ctx context.Context, cfg *config.Config, st store.Store, log *slog
 	if err != nil {
 		return c, err
 	}
-	c.guard, err = guard.New(guard.Options{Config: cfg, Reviews: c.reviews, Recorder: c.rec, DigestKey: digestKey, Logger: log})
-	return c, err
+	if c.guard, err = guard.New(guard.Options{Config: cfg, Reviews: c.reviews, Recorder: c.rec, DigestKey: digestKey, Logger: log}); err != nil {
+		return c, err
+	}
+	bg, stop := context.WithCancel(context.Background())
+	c.stop = stop
+	go watchPending(bg, c.reviews, m, 15*time.Second)
+	return c, nil
 }
 
 // close ends waits, then closes the recording (a final signed checkpoint).
 // Call it after the engines stopped.
 func (c *core) close(ctx context.Context) error {
 	var errs []error
+	if c.stop != nil {
+		c.stop()
+	}
 	if c.guard != nil {
 		c.guard.Close()
 	}

@@ -63,8 +63,8 @@ func startEngines(ctx context.Context, deps engineDeps) (*engines, error) {
 			AllowPlaintextLoopback: deps.cfg.Listen.AllowPlaintextLoopback,
 			Resource:               deps.cfg.Resource,
 			Auth:                   deps.tokens,
-			Guard:                  masker.Guard(deps.core.guard),
-			Recorder:               deps.core.rec,
+			Guard:                  deps.core.engineGuard(masker.Guard(deps.core.guard)),
+			Recorder:               deps.core.engineRecorder(),
 			Classifier:             sqlkind.NewPostgres(sqlkind.PostgresOptions{}),
 			Filter: func(s *guard.Session, op *guard.Operation, v guard.Verdict) postgres.ResultFilter {
 				if f := masker.Filter(s, op, v); f != nil {
@@ -89,8 +89,8 @@ func startEngines(ctx context.Context, deps engineDeps) (*engines, error) {
 			AllowPlaintextLoopback: deps.cfg.Listen.AllowPlaintextLoopback,
 			Resource:               deps.cfg.Resource,
 			Auth:                   deps.tokens,
-			Guard:                  deps.core.guard,
-			Recorder:               deps.core.rec,
+			Guard:                  deps.core.engineGuard(deps.core.guard),
+			Recorder:               deps.core.engineRecorder(),
 			Classifier:             sqlkind.NewMySQL(sqlkind.MySQLOptions{}),
 			Filter:                 mysql.MaskFilter(deps.core.masks),
 			Limits:                 deps.cfg.Limits,

@@ -63,7 +63,7 @@ func (s *Server) start(ctx context.Context) (err error) {
 		return err
 	}
 	tokens := identity.NewTokens(s.st)
-	if s.core, err = openCore(ctx, cfg, s.st, s.log); err != nil {
+	if s.core, err = openCore(ctx, cfg, s.st, s.metrics, s.log); err != nil {
 		return err
 	}
 	for _, u := range s.core.rec.Unclosed() {
