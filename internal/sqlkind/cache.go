@@ -6,23 +6,25 @@ import "sync"
 // generation and are copied forward when read from the previous one; when
 // the current generation is full it becomes the previous one. That keeps
 // what is in use, evicts what is not, and costs one map lookup on a hit.
-type lru struct {
+// Both dialects' classifiers use it for their analyses.
+type lru[V any] struct {
 	mu        sync.Mutex
 	max       int
-	cur, prev map[string]*analysis
+	cur, prev map[string]V
 }
 
-func newLRU(size int) *lru {
+func newLRU[V any](size int) *lru[V] {
 	if size < 0 {
-		return &lru{}
+		return &lru[V]{}
 	}
 	half := max(size/2, 1)
-	return &lru{max: half, cur: make(map[string]*analysis, half)}
+	return &lru[V]{max: half, cur: make(map[string]V, half)}
 }
 
-func (l *lru) get(k string) (*analysis, bool) {
+func (l *lru[V]) get(k string) (V, bool) {
+	var zero V
 	if l.max == 0 {
-		return nil, false
+		return zero, false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -33,10 +35,10 @@ func (l *lru) get(k string) (*analysis, bool) {
 		l.putLocked(k, a)
 		return a, true
 	}
-	return nil, false
+	return zero, false
 }
 
-func (l *lru) put(k string, a *analysis) {
+func (l *lru[V]) put(k string, a V) {
 	if l.max == 0 {
 		return
 	}
@@ -45,9 +47,9 @@ func (l *lru) put(k string, a *analysis) {
 	l.putLocked(k, a)
 }
 
-func (l *lru) putLocked(k string, a *analysis) {
+func (l *lru[V]) putLocked(k string, a V) {
 	if len(l.cur) >= l.max {
-		l.prev, l.cur = l.cur, make(map[string]*analysis, l.max)
+		l.prev, l.cur = l.cur, make(map[string]V, l.max)
 	}
 	l.cur[k] = a
 }

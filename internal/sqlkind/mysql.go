@@ -30,7 +30,7 @@ type MySQLOptions struct {
 // own comment scan (see mysqlVariants). It is safe for concurrent use.
 type MySQLClassifier struct {
 	allowFuncs map[string]bool
-	cache      *myCache
+	cache      *lru[*myAnalysis]
 	parsers    sync.Pool
 }
 
@@ -86,7 +86,7 @@ func NewMySQL(opts MySQLOptions) *MySQLClassifier {
 	if size == 0 {
 		size = 10000
 	}
-	m := &MySQLClassifier{allowFuncs: setOf(opts.AllowFunctions...), cache: newMyCache(size)}
+	m := &MySQLClassifier{allowFuncs: setOf(opts.AllowFunctions...), cache: newLRU[*myAnalysis](size)}
 	m.parsers.New = func() any { return parser.New() }
 	return m
 }
@@ -250,52 +250,4 @@ func (m *MySQLClassifier) settleFunctions(c *Classification) {
 		c.Reason = "calls " + strings.Join(unresolved, ", ") +
 			", which is not a built-in function the gateway knows to be harmless (stored functions may do anything)"
 	}
-}
-
-// myCache is a bounded map with two generations, like the PostgreSQL
-// classifier's lru (cache.go), for MySQL analyses.
-type myCache struct {
-	mu        sync.Mutex
-	max       int
-	cur, prev map[string]*myAnalysis
-}
-
-func newMyCache(size int) *myCache {
-	if size < 0 {
-		return &myCache{}
-	}
-	half := max(size/2, 1)
-	return &myCache{max: half, cur: make(map[string]*myAnalysis, half)}
-}
-
-func (l *myCache) get(k string) (*myAnalysis, bool) {
-	if l.max == 0 {
-		return nil, false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if a, ok := l.cur[k]; ok {
-		return a, true
-	}
-	if a, ok := l.prev[k]; ok {
-		l.putLocked(k, a)
-		return a, true
-	}
-	return nil, false
-}
-
-func (l *myCache) put(k string, a *myAnalysis) {
-	if l.max == 0 {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.putLocked(k, a)
-}
-
-func (l *myCache) putLocked(k string, a *myAnalysis) {
-	if len(l.cur) >= l.max {
-		l.prev, l.cur = l.cur, make(map[string]*myAnalysis, l.max)
-	}
-	l.cur[k] = a
 }

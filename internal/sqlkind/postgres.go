@@ -30,8 +30,8 @@ type PostgresOptions struct {
 type PostgresClassifier struct {
 	nonStandard bool
 	allowFuncs  map[string]bool
-	exact       *lru // keyed on the exact text
-	shapes      *lru // keyed on the literal-insensitive key
+	exact       *lru[*analysis] // keyed on the exact text
+	shapes      *lru[*analysis] // keyed on the literal-insensitive key
 }
 
 // NewPostgres returns a classifier with its own cache.
@@ -43,8 +43,8 @@ func NewPostgres(opts PostgresOptions) *PostgresClassifier {
 	return &PostgresClassifier{
 		nonStandard: opts.NonStandardStrings,
 		allowFuncs:  setOf(opts.AllowFunctions...),
-		exact:       newLRU(size),
-		shapes:      newLRU(size),
+		exact:       newLRU[*analysis](size),
+		shapes:      newLRU[*analysis](size),
 	}
 }
 
