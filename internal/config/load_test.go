@@ -304,3 +304,13 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("big file: %v", err)
 	}
 }
+
+// TestListenPortZeroTwice: port 0 asks for a free port, so two listeners
+// on 127.0.0.1:0 do not collide (tests and embedders use it).
+func TestListenPortZeroTwice(t *testing.T) {
+	t.Parallel()
+	_, err := config.Parse("countersign.yaml", []byte("listen: {api: 127.0.0.1:0, postgres: 127.0.0.1:0, mysql: 127.0.0.1:0}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -32,6 +32,9 @@ func (k *checker) listen() {
 		if !k.hostPort(a.key, a.addr, true) {
 			continue
 		}
+		if strings.HasSuffix(a.addr, ":0") {
+			continue // port 0: each listener gets a free port of its own
+		}
 		if other, dup := seen[a.addr]; dup {
 			k.errf(a.key, "uses the same address as %s; give each listener its own port", other)
 		}
