@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # pgbench select-only, in one run on this machine: directly against
 # PostgreSQL, through countersign (classification, guard and recording at
-# their defaults), and through pgbouncer (session mode). Prints tps, mean
-# latency and the ratios countersign/direct and countersign/pgbouncer.
+# their defaults) with TLS and in plaintext on loopback, and through
+# pgbouncer (session mode, plaintext). Prints tps, mean latency, the CPU
+# the proxy spent per statement, and the ratios countersign/direct and
+# countersign/pgbouncer. For countersign it also prints how many
+# statements each durable group commit of the recording carried.
 #
 #   bench/pgbench.sh [seconds=30] [clients=8]
+#
+# BENCH_DIR puts the gateway's store elsewhere (/dev/shm: what the fsync
+# costs); CS_SERVE_FLAGS="--pprof 127.0.0.1:6060" lets you profile it.
 #
 # Needs the machine's PostgreSQL on 127.0.0.1:5432 (trust) and pgbouncer
 # (installed from Debian when missing).
@@ -36,6 +42,8 @@ cat > "$work/countersign.yaml" <<YAML
 listen:
   api: 127.0.0.1:$API_PORT
   postgres: 127.0.0.1:$CS_PORT
+  # pgbouncer is measured in plaintext, so countersign is too (beside TLS).
+  allow_plaintext_loopback: true
 store: sqlite://$work/data/countersign.db
 identity:
   roles:
@@ -56,6 +64,7 @@ YAML
 TOKEN=$("$work/countersign" token issue --config "$work/countersign.yaml" --user bench --groups bench --ttl 2h)
 "$work/countersign" serve --config "$work/countersign.yaml" ${CS_SERVE_FLAGS:-} >"$work/serve.log" 2>&1 &
 pids+=($!)
+cs_pid=$!
 for _ in $(seq 1 50); do pg_isready -h 127.0.0.1 -p $CS_PORT -q && break; sleep 0.2; done
 
 cat > "$work/pgbouncer.ini" <<INI
@@ -78,25 +87,57 @@ chown -R postgres "$work" 2>/dev/null || true
 runuser -u postgres -- pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
 pids+=($!)
 for _ in $(seq 1 50); do pg_isready -h 127.0.0.1 -p $BOUNCER_PORT -q && break; sleep 0.2; done
+bouncer_pid=$(cat "$work/pgbouncer.pid" 2>/dev/null || true)
 
-run() { # label, mode, connection args...
-	local label=$1 mode=$2; shift 2
-	local out
+# cpu_ticks PID: user+system CPU of a process, in clock ticks.
+cpu_ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# commits: "count sum" of the recording's store appends (one per group
+# commit), from countersign's /metrics.
+commits() {
+	curl -sk "https://127.0.0.1:$API_PORT/metrics" 2>/dev/null |
+		awk '/append_events/ && /_count[{ ]/ {c=$2} /append_events/ && /_sum[{ ]/ {s=$2} END {print c+0, s+0}'
+}
+
+run() { # label, mode, proxy pid ("" for none), connection args...
+	local label=$1 mode=$2 pid=$3; shift 3
+	local out t0 t1 c0 c1
+	t0=$(cpu_ticks "$pid")
+	[ "$pid" = "$cs_pid" ] && c0=$(commits)
 	out=$(pgbench -n -S -M "$mode" -c "$CLIENTS" -j $THREADS -T "$SECS" "$@" 2>&1)
-	local tps lat
+	t1=$(cpu_ticks "$pid")
+	[ "$pid" = "$cs_pid" ] && c1=$(commits)
+	local tps lat n extra=""
 	tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
 	lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
+	n=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
 	if [ -z "$tps" ]; then echo "$label $mode failed:" >&2; echo "$out" >&2; exit 1; fi
-	printf '%-12s %-9s %10s tps %8s ms\n' "$label" "$mode" "$tps" "$lat" >&2
+	if [ -n "$pid" ] && [ -n "$n" ] && [ "$n" -gt 0 ]; then
+		extra=$(printf '  proxy CPU %5.0f µs/stmt' "$(echo "($t1 - $t0) * 1000000 / $TICKS / $n" | bc -l)")
+	fi
+	if [ -n "${c1:-}" ] && [ -n "$n" ]; then
+		read -r k0 s0 <<<"$c0"
+		read -r k1 s1 <<<"$c1"
+		if [ "$((k1 - k0))" -gt 0 ]; then
+			extra+=$(printf '  %5.2f stmts/commit, commit %.2f ms' "$(echo "$n / ($k1 - $k0)" | bc -l)" \
+				"$(echo "($s1 - $s0) * 1000 / ($k1 - $k0)" | bc -l)")
+		fi
+	fi
+	printf '%-16s %-9s %10s tps %8s ms%s\n' "$label" "$mode" "$tps" "$lat" "$extra" >&2
 	echo "$tps"
 }
 
-echo "pgbench -S, $CLIENTS clients, ${SECS}s each, $(nproc) cores" >&2
+TICKS=$(getconf CLK_TCK)
+echo "pgbench -S, $CLIENTS clients, ${SECS}s each, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for mode in simple prepared; do
-	d=$(run direct "$mode" -h 127.0.0.1 -p $PG_PORT -U postgres $DB)
-	c=$(PGPASSWORD=$TOKEN PGSSLMODE=require run countersign "$mode" -h 127.0.0.1 -p $CS_PORT -U bench cs-bench)
-	b=$(run pgbouncer "$mode" -h 127.0.0.1 -p $BOUNCER_PORT -U postgres $DB)
-	printf '%-9s countersign/direct %.2f  countersign/pgbouncer %.2f\n' "$mode" \
-		"$(echo "$c / $d" | bc -l)" "$(echo "$c / $b" | bc -l)" >&2
+	d=$(run direct "$mode" "" -h 127.0.0.1 -p $PG_PORT -U postgres $DB)
+	ct=$(PGPASSWORD=$TOKEN PGSSLMODE=require run "countersign tls" "$mode" "$cs_pid" -h 127.0.0.1 -p $CS_PORT -U bench cs-bench)
+	cp=$(PGPASSWORD=$TOKEN PGSSLMODE=disable run "countersign" "$mode" "$cs_pid" -h 127.0.0.1 -p $CS_PORT -U bench cs-bench)
+	b=$(run pgbouncer "$mode" "$bouncer_pid" -h 127.0.0.1 -p $BOUNCER_PORT -U postgres $DB)
+	printf '%-9s countersign/direct %.2f (tls %.2f)  countersign/pgbouncer %.2f (tls %.2f)\n' "$mode" \
+		"$(echo "$cp / $d" | bc -l)" "$(echo "$ct / $d" | bc -l)" \
+		"$(echo "$cp / $b" | bc -l)" "$(echo "$ct / $b" | bc -l)" >&2
 done
+# A clean shutdown signs the chain's end, so the trail verifies whole.
+kill -TERM "$cs_pid" 2>/dev/null || true
+wait "$cs_pid" 2>/dev/null || true
 "$work/countersign" audit verify --config "$work/countersign.yaml" >&2 || true

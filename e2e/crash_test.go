@@ -50,6 +50,17 @@ func TestCrashUnderWriteLoadLosesNoRecord(t *testing.T) {
 		t.Fatalf("audit verify after a crash failed (exit %d):\n%s\n%s", code, verifyOut, verifyErr)
 	}
 	t.Logf("audit verify after the crash:\n%s%s", verifyOut, verifyErr)
+	// The crashed chain is reported, at start and by verify, and left
+	// unsigned: only --strict fails it.
+	if !strings.Contains(g.log(), "ended without a closing checkpoint") {
+		t.Errorf("the restarted gateway did not report the crashed chain's unsigned tail:\n%s", lastLines(g.log(), 20))
+	}
+	if !strings.Contains(verifyOut, "no closing checkpoint") {
+		t.Errorf("audit verify does not name the chain that stopped without a closing checkpoint:\n%s", verifyOut)
+	}
+	if out, _, code := g.run(nil, "audit", "verify", "--strict", "--config", g.cfgPath); code == 0 {
+		t.Errorf("audit verify --strict passed a trail with a crashed chain:\n%s", out)
+	}
 	g.stop()
 
 	executed := writes(pglog.statements(t, db))

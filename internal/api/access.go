@@ -85,37 +85,30 @@ func (s *server) needReviews() error {
 	return nil
 }
 
-// reviewError turns an error of the review service into an answer. The
-// service's refusals (segregation of duties, limits) are plain errors, or
-// wrap identity.ErrNotFresh, and their text is meant for the person; any
-// other wrapped error is a store or recording failure, whose cause is
-// logged and not sent (it may name internals).
+// reviewError turns an error of the review service into an answer by its
+// kind (review.ErrNotFound, ErrRefused, ErrConflict, ErrInvalid,
+// ErrUnavailable). A refusal's text is meant for the person and is sent; a
+// store or recording failure, or an error of no known kind, is logged and
+// not sent (it may name internals).
 func (s *server) reviewError(r *http.Request, err error) error {
 	msg := err.Error()
 	switch {
+	case errors.Is(err, review.ErrUnavailable):
+		s.log.ErrorContext(r.Context(), "api: the review service failed", "path", r.URL.Path, "err", err)
+		return errorf(http.StatusServiceUnavailable, CodeUnavailable,
+			"the gateway's store or recording failed, so nothing was changed; retry, and tell an operator if it persists")
 	case errors.Is(err, review.ErrNotFound):
 		return errorf(http.StatusNotFound, CodeNotFound, "%s", msg)
 	case errors.Is(err, identity.ErrNotFresh):
 		return errorf(http.StatusForbidden, CodeForbidden, "%s", msg)
-	case errors.Unwrap(err) != nil:
-		s.log.ErrorContext(r.Context(), "api: the review service failed", "path", r.URL.Path, "err", err)
-		return errorf(http.StatusServiceUnavailable, CodeUnavailable,
-			"the gateway's store or recording failed, so nothing was changed; retry, and tell an operator if it persists")
-	case isConflict(msg):
+	case errors.Is(err, review.ErrConflict):
 		return errorf(http.StatusConflict, CodeConflict, "%s", msg)
+	case errors.Is(err, review.ErrRefused):
+		return errorf(http.StatusForbidden, CodeForbidden, "%s", msg)
+	case errors.Is(err, review.ErrInvalid):
+		return errorf(http.StatusBadRequest, CodeBadRequest, "%s", msg)
 	}
-	return errorf(http.StatusForbidden, CodeForbidden, "%s", msg)
-}
-
-// isConflict recognises the service's refusals that are about the review's
-// state rather than about who asks.
-func isConflict(msg string) bool {
-	for _, s := range []string{"already voted", "only a pending review", "only an active grant", "only a grant can be revoked"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
+	return err // internal: logged by writeError, not sent
 }
 
 // flag reads a boolean query parameter: 1, true or yes.

@@ -47,6 +47,9 @@ type Options struct {
 	// Recorder is the gateway's recording; its public key verifies the
 	// trail. Nil: audit verify and pubkey answer not_configured.
 	Recorder *recording.Log
+	// Estimator guesses the rows a pending operation review would change,
+	// for GET /v1/reviews/{id}. Nil: every review shows "no estimate".
+	Estimator review.Estimator
 }
 
 // Info is the public description of the gateway that clients read before

@@ -35,6 +35,7 @@ type ChainReport struct {
 	SignedSeq   int64  `json:"signed_seq"`
 	Unsigned    int64  `json:"unsigned"`
 	Closed      bool   `json:"closed"`
+	Retained    int64  `json:"retained,omitempty"` // events 1..retained deleted by retention
 	Problem     string `json:"problem,omitempty"`
 	BrokenSeq   int64  `json:"broken_seq,omitempty"`
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/countersign/countersign/internal/review"
 )
 
-// NoEstimate is what a review shows in place of a row estimate the gateway
-// did not make (EXPLAIN without ANALYZE is not wired in yet).
+// NoEstimate starts what a review shows in place of a row estimate the
+// gateway did not make; the reason follows it ("no estimate: ...").
 const NoEstimate = "no estimate"
 
 // ReviewJSON is a review as the API shows it: everything an approver needs
@@ -30,8 +30,11 @@ type ReviewJSON struct {
 	Params       []ParamJSON  `json:"params,omitempty"`
 	Objects      []string     `json:"objects"`
 	Reason       string       `json:"reason,omitempty"`
-	// Estimate is the rows the operation would change, or NoEstimate.
-	Estimate string `json:"estimate,omitempty"`
+	// Estimate is the rows the operation would change as a sentence, or
+	// NoEstimate and why; EstimatedRows is the number, when there is one.
+	// Only GET /v1/reviews/{id} of a pending review estimates.
+	Estimate      string `json:"estimate,omitempty"`
+	EstimatedRows *int64 `json:"estimated_rows,omitempty"`
 	// Access and Duration describe a grant.
 	Access    []string   `json:"access,omitempty"`
 	Duration  string     `json:"duration,omitempty"`

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -106,8 +108,26 @@ func (s *server) showReview(w http.ResponseWriter, r *http.Request, caller ident
 	if !s.mayReadReview(caller.Identity, rv) {
 		return notYourReview(rv.ID)
 	}
-	writeJSON(w, http.StatusOK, reviewJSON(rv))
+	j := reviewJSON(rv)
+	s.estimate(r.Context(), rv, &j)
+	writeJSON(w, http.StatusOK, j)
 	return nil
+}
+
+// estimate fills in the rows a pending operation review would change, from
+// the Estimator (EXPLAIN without ANALYZE upstream, which never executes
+// the statement). A decided review is not estimated again: its moment to
+// be judged has passed.
+func (s *server) estimate(ctx context.Context, rv review.Review, j *ReviewJSON) {
+	if s.Estimator == nil || rv.Type == review.TypeGrant || rv.Status != review.StatusPending {
+		return
+	}
+	rows, ok, why := s.Estimator.EstimateRows(ctx, rv)
+	if !ok {
+		j.Estimate = NoEstimate + ": " + why
+		return
+	}
+	j.Estimate, j.EstimatedRows = fmt.Sprintf("about %d row(s) (the planner's estimate, EXPLAIN without ANALYZE; nothing ran)", rows), &rows
 }
 
 func notYourReview(id string) error {

@@ -28,6 +28,11 @@ func (s *server) me(w http.ResponseWriter, r *http.Request, caller identity.Toke
 
 type connectRequest struct {
 	Resource string `json:"resource"`
+	// Breakglass, when set, is the reason for a break-glass token: its
+	// sessions run held operations at once, each recorded as break-glass
+	// with a retrospective review. Only for the breakglass role and the
+	// resource's breakglass groups.
+	Breakglass string `json:"breakglass,omitempty"`
 }
 
 // connect mints a resource token: the password of one resource, for an
@@ -53,6 +58,14 @@ func (s *server) connect(w http.ResponseWriter, r *http.Request, caller identity
 		return errorf(http.StatusForbidden, CodeForbidden,
 			"%s may not connect to %s: that needs membership in one of the groups %s (yours: %s); ask to be added to one",
 			id.Display(), res.Name, strings.Join(res.Policy.Access, ", "), groupList(id.Groups))
+	}
+	if req.Breakglass = strings.TrimSpace(req.Breakglass); req.Breakglass != "" {
+		if p := s.policies[res.Name]; p == nil || !p.MayBreakglass(id) {
+			return errorf(http.StatusForbidden, CodeForbidden,
+				"%s may not break glass on %s: that needs the breakglass role and membership of one of its policy.breakglass groups; ask for a review or a grant instead",
+				id.Display(), res.Name)
+		}
+		id.Breakglass = req.Breakglass
 	}
 	ttl := s.Config.Identity.ResourceTTL
 	if ttl <= 0 {
@@ -109,11 +122,14 @@ type TokenEvent struct {
 	Scopes    []string  `json:"scopes,omitempty"`
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	Via       string    `json:"via"`
+	// Breakglass is the reason of a break-glass resource token.
+	Breakglass string `json:"breakglass,omitempty"`
 }
 
 func tokenEvent(t identity.Token, via string) TokenEvent {
 	j := tokenJSON(t)
-	return TokenEvent{TokenID: t.ID, Identity: t.Identity.Key(), Scopes: j.Scopes, ExpiresAt: t.ExpiresAt, Via: via}
+	return TokenEvent{TokenID: t.ID, Identity: t.Identity.Key(), Scopes: j.Scopes, ExpiresAt: t.ExpiresAt, Via: via,
+		Breakglass: t.Identity.Breakglass}
 }
 
 func (s *server) adminEvent(ctx context.Context, actor identity.Identity, action string, detail any) error {

@@ -67,7 +67,14 @@ type outcomeData struct {
 	RolledBack bool   `json:"rolled_back"`
 	Digest     string `json:"digest"`
 	DurationMS int64  `json:"duration_ms"`
+	// Results: the first rows of each result, masked, when the resource
+	// keeps them (record.results).
+	Results []ResultRows `json:"results"`
 }
+
+// ResultRows is one result of an operation as the recording kept it
+// (record.results): its columns and first rows, masked.
+type ResultRows = recording.Result
 
 // openData is the data of a session.open event.
 type openData struct {
@@ -109,6 +116,8 @@ type Outcome struct {
 	Committed  bool      `json:"committed"`
 	RolledBack bool      `json:"rolled_back"`
 	DurationMS int64     `json:"duration_ms"`
+	// Results are the rows the recording kept (record.results), masked.
+	Results []ResultRows `json:"results,omitempty"`
 }
 
 // sessionAgg gathers one session's events while the trail is walked.
@@ -203,7 +212,7 @@ func (a *sessionAgg) outcome(e recording.Stored) {
 		return
 	}
 	q[0].Outcome = &Outcome{Time: e.Time, CommandTag: d.CommandTag, Rows: d.Rows, ErrorCode: d.ErrorCode,
-		Committed: d.Committed, RolledBack: d.RolledBack, DurationMS: d.DurationMS}
+		Committed: d.Committed, RolledBack: d.RolledBack, DurationMS: d.DurationMS, Results: d.Results}
 	if d.ErrorCode != "" {
 		a.info.Errors++
 	}

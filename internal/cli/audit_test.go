@@ -4,12 +4,19 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/recording"
 	_ "modernc.org/sqlite" // the tamper test edits the store's file directly
 )
@@ -102,4 +109,68 @@ func TestAuditVerifyWitness(t *testing.T) {
 		t.Fatalf("verify --witness:\n%s", out)
 	}
 	c.op.fails("witness", "audit", "verify", "--config", c.g.config, "--witness", filepath.Join(t.TempDir(), "none"))
+}
+
+// TestRecordedTextMaskedDigestKeyed: a value written as a literal in a
+// statement is a value too: the content detectors mask it in the trail.
+// The digest recorded beside the masked text is keyed by the deployment
+// secret, so hashing guesses of the hidden value cannot find it; only the
+// key recomputes it, over the original text.
+func TestRecordedTextMaskedDigestKeyed(t *testing.T) {
+	t.Parallel()
+	const card = "4111111111111111"
+	db := scratchDB(t)
+	cfg := strings.Replace(engineConfig(db), "        allow: [write, unmask]\n",
+		"        allow: [write, unmask]\n      masking:\n        - detectors: [credit_card]\n          strategy: redact\n", 1)
+	c := newCast(t, cfg)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://alice:%s@%s/pg-prod?sslmode=verify-ca&sslrootcert=%s",
+		c.tokens["alice"], c.g.srv.PostgresAddr(), c.g.caFile(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "SELECT '" + card + "' AS card"
+	var got string
+	if err := conn.QueryRow(ctx, text, pgx.QueryExecModeSimpleProtocol).Scan(&got); err != nil || strings.Contains(got, card) {
+		t.Fatalf("the client got %q (%v); want it masked", got, err)
+	}
+	conn.Close(ctx)
+
+	var op struct {
+		Text          string `json:"text"`
+		Digest        string `json:"digest"`
+		SearchPath    string `json:"search_path"`
+		Role          string `json:"role"`
+		InTransaction bool   `json:"in_transaction"`
+	}
+	for op.Digest == "" { // the read's event is durable before its result, so it is there
+		for _, line := range strings.Split(c.op.must("audit", "export", "--config", c.g.config), "\n") {
+			if strings.Contains(line, `"type":"operation"`) {
+				var l recording.Line
+				if err := json.Unmarshal([]byte(line), &l); err != nil {
+					t.Fatal(err)
+				}
+				if err := json.Unmarshal(l.Data, &op); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if strings.Contains(op.Text, card) || !strings.Contains(op.Text, "****") {
+		t.Fatalf("recorded text %q: want the card number masked", op.Text)
+	}
+	key, err := os.ReadFile(filepath.Join(filepath.Dir(c.g.config), "state", "digest.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := guard.State{SearchPath: op.SearchPath, Role: op.Role, InTransaction: op.InTransaction}
+	want := hex.EncodeToString(guard.Digest(key, "postgres", "pg-prod", st, text, nil))
+	unkeyed := sha256.Sum256([]byte(text))
+	guessed := hex.EncodeToString(guard.Digest(make([]byte, 32), "postgres", "pg-prod", st, text, nil))
+	switch {
+	case op.Digest != want:
+		t.Fatalf("recorded digest %s is not the keyed digest of the original text %s", op.Digest, want)
+	case op.Digest == hex.EncodeToString(unkeyed[:]) || op.Digest == guessed:
+		t.Fatalf("recorded digest %s can be recomputed without the deployment key", op.Digest)
+	}
 }

@@ -19,6 +19,7 @@ import (
 
 func connectCmd(env *Env) *cobra.Command {
 	var printOnly bool
+	var breakglass string
 	cmd := &cobra.Command{
 		Use:   "connect RESOURCE [--print] [-- psql|mysql ARGS...]",
 		Short: "Get a short-lived password for one resource, and print how to connect or run the client",
@@ -37,10 +38,11 @@ func connectCmd(env *Env) *cobra.Command {
 			if printOnly && len(client) > 0 {
 				return errors.New("--print and a client after -- exclude each other")
 			}
-			return connect(cmd, env, resource[0], client)
+			return connect(cmd, env, resource[0], breakglass, client)
 		},
 	}
 	cmd.Flags().BoolVar(&printOnly, "print", false, "print the connection string and password (the default without a client)")
+	cmd.Flags().StringVar(&breakglass, "breakglass", "", "break glass for this token's sessions, with this reason: operations that need review run at once, each recorded as break-glass with a retrospective review (breakglass role only)")
 	return cmd
 }
 
@@ -52,7 +54,7 @@ type target struct {
 	caFile string // "" = the system roots verify the gateway
 }
 
-func connect(cmd *cobra.Command, env *Env, resource string, client []string) error {
+func connect(cmd *cobra.Command, env *Env, resource, breakglass string, client []string) error {
 	c, err := newClient(cmd, env, true)
 	if err != nil {
 		return err
@@ -63,7 +65,11 @@ func connect(cmd *cobra.Command, env *Env, resource string, client []string) err
 		return err
 	}
 	var t target
-	if err := c.do(ctx, http.MethodPost, "/v1/connect", map[string]string{"resource": resource}, &t.issued); err != nil {
+	req := map[string]string{"resource": resource}
+	if breakglass != "" {
+		req["breakglass"] = breakglass
+	}
+	if err := c.do(ctx, http.MethodPost, "/v1/connect", req, &t.issued); err != nil {
 		return err
 	}
 	if err := t.locate(env, c, info); err != nil {

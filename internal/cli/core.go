@@ -20,6 +20,7 @@ import (
 	"github.com/countersign/countersign/internal/recording"
 	"github.com/countersign/countersign/internal/review"
 	"github.com/countersign/countersign/internal/store"
+	"github.com/countersign/countersign/internal/webhook"
 )
 
 // core is what decides and records, shared by the API and every engine:
@@ -30,8 +31,12 @@ type core struct {
 	guard    *guard.Gate
 	masks    map[string]*mask.Rules // by resource
 	notifier interface{ Close() error }
+	hooks    *webhook.Notifier // review, grant and break-glass notifications
 	metrics  *metrics.Metrics
 	stop     context.CancelFunc // ends the background watchers
+	// retaining is closed when the retention job (recording.retention)
+	// has stopped; nil when retention is off.
+	retaining chan struct{}
 }
 
 // engineGuard is the guard engines use: counted in the metrics.
@@ -42,6 +47,10 @@ func (c *core) engineGuard(g guard.Guard) guard.Guard { return countingGuard{g, 
 func (c *core) engineRecorder() recording.Recorder {
 	return sessionCounter{Recorder: c.rec, m: c.metrics, forget: c.guard.Forget}
 }
+
+// sweepEvery is how often the review sweeper looks for reviews and grants
+// whose time ran out.
+const sweepEvery = 10 * time.Second
 
 // signingKeyPath is where the recording's Ed25519 key lives.
 func signingKeyPath(cfg *config.Config) string {
@@ -84,8 +93,12 @@ func openCore(ctx context.Context, cfg *config.Config, st store.Store, m *metric
 		n := pg.ReviewNotifier(log) // approvals on one replica release waits on another
 		notifier, c.notifier = n, n
 	}
+	// Webhooks carry no more than the trail: the recording's redactor runs
+	// on every body before it leaves.
+	c.hooks = webhook.New(cfg.Webhooks, webhook.Options{Redact: redact, Logger: log})
 	if c.reviews, err = review.New(review.Options{
 		Store: st, Policies: policies, Identity: cfg.Identity, Recorder: c.rec, Notifier: notifier, Logger: log,
+		Events: c.hooks.Notify,
 	}); err != nil {
 		return c, err
 	}
@@ -99,6 +112,14 @@ func openCore(ctx context.Context, cfg *config.Config, st store.Store, m *metric
 	bg, stop := context.WithCancel(context.Background())
 	c.stop = stop
 	go watchPending(bg, c.reviews, m, 15*time.Second)
+	// The sweeper records review.expired and grant.ended (and sends their
+	// webhooks); expiry itself is enforced at every read, and a grant's end
+	// cuts live sessions through the guard's own watch.
+	go c.reviews.Run(bg, sweepEvery)
+	if keep := cfg.Recording.Retention; keep > 0 {
+		c.retaining = make(chan struct{})
+		go func() { defer close(c.retaining); retainLoop(bg, c.rec, st, keep, log) }()
+	}
 	return c, nil
 }
 
@@ -109,6 +130,9 @@ func (c *core) close(ctx context.Context) error {
 	if c.stop != nil {
 		c.stop()
 	}
+	if c.retaining != nil {
+		<-c.retaining // a run appends to the recording, which closes below
+	}
 	if c.guard != nil {
 		c.guard.Close()
 	}
@@ -117,6 +141,9 @@ func (c *core) close(ctx context.Context) error {
 	}
 	if c.notifier != nil {
 		errs = append(errs, c.notifier.Close())
+	}
+	if c.hooks != nil {
+		errs = append(errs, c.hooks.Close())
 	}
 	return errors.Join(errs...)
 }

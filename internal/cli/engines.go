@@ -54,9 +54,30 @@ type engines struct {
 func startEngines(ctx context.Context, deps engineDeps) (*engines, error) {
 	e := &engines{}
 	if addr := deps.cfg.Listen.Postgres; addr != "" {
-		masker, err := e.postgresMasker(deps)
+		masker, err := e.postgresMasker(deps, func(resource string) *mask.Rules {
+			if r, ok := deps.cfg.Resource(resource); !ok || len(r.Policy.Masking) == 0 {
+				return nil
+			}
+			return deps.core.masks[resource]
+		})
 		if err != nil {
 			return e, err
+		}
+		capture, err := e.captureFilter(deps)
+		if err != nil {
+			return e, err
+		}
+		var replica uint8
+		var relay postgres.CancelRelay
+		if pg, ok := deps.store.(*store.Postgres); ok {
+			// Replicas: a client's cancel may reach any of them.
+			r, err := pg.CancelRelay(ctx, deps.log)
+			if err != nil {
+				return e, err
+			}
+			e.closers = append(e.closers, r.Close)
+			replica, relay = r.Replica(), r
+			deps.log.Info("postgres cancel requests are relayed between replicas", "replica", replica)
 		}
 		en, err := postgres.New(postgres.Options{
 			TLS:                    deps.tls,
@@ -72,9 +93,12 @@ func startEngines(ctx context.Context, deps engineDeps) (*engines, error) {
 				}
 				return nil // a nil *filter must not become a non-nil interface
 			},
-			Messages: masker,
-			Limits:   deps.cfg.Limits,
-			Logger:   deps.log,
+			Capture:     capture,
+			Messages:    masker,
+			Limits:      deps.cfg.Limits,
+			ReplicaID:   replica,
+			CancelRelay: relay,
+			Logger:      deps.log,
 		})
 		if err != nil {
 			return e, err
@@ -82,6 +106,10 @@ func startEngines(ctx context.Context, deps engineDeps) (*engines, error) {
 		if e.postgresAddr, err = e.serve(deps, "listen.postgres", addr, en, postgres.ErrClosed); err != nil {
 			return e, err
 		}
+	}
+	recMasks, err := recordingMasks(deps.cfg)
+	if err != nil {
+		return e, err
 	}
 	if addr := deps.cfg.Listen.MySQL; addr != "" {
 		en, err := mysql.New(mysql.Options{
@@ -93,6 +121,7 @@ func startEngines(ctx context.Context, deps engineDeps) (*engines, error) {
 			Recorder:               deps.core.engineRecorder(),
 			Classifier:             sqlkind.NewMySQL(sqlkind.MySQLOptions{}),
 			Filter:                 mysql.MaskFilter(deps.core.masks),
+			Capture:                mysqlCapture(recMasks),
 			Limits:                 deps.cfg.Limits,
 			Logger:                 deps.log,
 		})
@@ -110,7 +139,7 @@ func startEngines(ctx context.Context, deps engineDeps) (*engines, error) {
 // compiled rules, and a small pool per resource for the catalog lookups
 // that resolve where a result column comes from. The pools close with the
 // engines.
-func (e *engines) postgresMasker(deps engineDeps) (*pgmask.Masker, error) {
+func (e *engines) postgresMasker(deps engineDeps, rules func(resource string) *mask.Rules) (*pgmask.Masker, error) {
 	var mu sync.Mutex
 	pools := map[string]*pgxpool.Pool{}
 	e.closers = append(e.closers, func() error {
@@ -122,12 +151,7 @@ func (e *engines) postgresMasker(deps engineDeps) (*pgmask.Masker, error) {
 		return nil
 	})
 	return pgmask.New(pgmask.Options{
-		Rules: func(resource string) *mask.Rules {
-			if r, ok := deps.cfg.Resource(resource); !ok || len(r.Policy.Masking) == 0 {
-				return nil
-			}
-			return deps.core.masks[resource]
-		},
+		Rules: rules,
 		Querier: func(resource string) (lineage.Querier, error) {
 			mu.Lock()
 			defer mu.Unlock()

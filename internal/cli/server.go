@@ -11,6 +11,7 @@ import (
 
 	"github.com/countersign/countersign/internal/api"
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/engine/postgres/pgestimate"
 	"github.com/countersign/countersign/internal/identity"
 	"github.com/countersign/countersign/internal/metrics"
 	"github.com/countersign/countersign/internal/pki"
@@ -106,7 +107,7 @@ func (s *Server) startAPI(tokens *identity.Tokens, login api.Login) error {
 	s.apiAddr = ln.Addr().String()
 	h := api.New(api.Options{
 		Config: s.cfg, Store: s.st, Tokens: tokens, Login: login, Metrics: s.metrics, Logger: s.log,
-		Reviews: s.core.reviews, Recorder: s.core.rec,
+		Reviews: s.core.reviews, Recorder: s.core.rec, Estimator: pgestimate.New(s.cfg, s.log),
 		Info: api.Info{Version: version(), Postgres: s.engines.postgresAddr, MySQL: s.engines.mysqlAddr, CAPEM: string(s.bundle.CAPEM)},
 	})
 	s.http = &http.Server{

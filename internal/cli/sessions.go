@@ -116,6 +116,37 @@ func printSessionDetail(w io.Writer, d api.SessionDetail) {
 			orDash(firstOf(op.ReviewID, op.GrantID)), rows, dur, errc, oneLine(op.Text, 80))
 	}
 	tw.Flush()
+	for _, op := range d.Timeline {
+		if op.Outcome != nil && len(op.Outcome.Results) > 0 {
+			printResults(w, op)
+		}
+	}
+}
+
+// printResults prints the result rows the recording kept for op (masked
+// when they were recorded), each result as a small table.
+func printResults(w io.Writer, op api.Operation) {
+	fmt.Fprintf(w, "\nresults of %s %s\n", localTime(op.Time), oneLine(op.Text, 60))
+	for _, r := range op.Outcome.Results {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		if len(r.Columns) > 0 {
+			fmt.Fprintln(tw, "  "+strings.Join(r.Columns, "\t"))
+		}
+		for _, row := range r.Rows {
+			cells := make([]string, len(row))
+			for i, v := range row {
+				cells[i] = "NULL"
+				if v != nil {
+					cells[i] = oneLine(*v, 40)
+				}
+			}
+			fmt.Fprintln(tw, "  "+strings.Join(cells, "\t"))
+		}
+		tw.Flush()
+		if r.Truncated {
+			fmt.Fprintf(w, "  (more rows; the first %d were kept)\n", len(r.Rows))
+		}
+	}
 }
 
 func decisionText(op api.Operation) string {

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/api"
 	"github.com/jackc/pgx/v5"
@@ -83,7 +84,7 @@ func TestOperationReviewSessionsAndChanges(t *testing.T) {
 	}
 
 	show := c.bob.must("reviews", "show", id)
-	for _, want := range []string{stmt, "kind:            write", "t", "search_path:", "in transaction:  false", "no estimate", "alice@example.com"} {
+	for _, want := range []string{stmt, "kind:            write", "t", "search_path:", "in transaction:  false", "estimate:        about 1 row(s)", "alice@example.com"} {
 		if !strings.Contains(show, want) {
 			t.Errorf("reviews show lacks %q:\n%s", want, show)
 		}
@@ -116,13 +117,27 @@ func TestOperationReviewSessionsAndChanges(t *testing.T) {
 func checkSessions(t *testing.T, c *cast, id string) {
 	t.Helper()
 	var list api.SessionList
-	if err := json.Unmarshal([]byte(c.audit.must("sessions", "list", "--resource", "pg-prod", "--user", "alice", "--since", "1h", "--json")), &list); err != nil {
-		t.Fatal(err)
-	}
-	if len(list.Sessions) != 1 || list.Sessions[0].Operations != 3 || list.Sessions[0].Refused != 2 {
-		t.Fatalf("sessions list: %+v", list.Sessions)
+	// A refusal's event is committed without the client waiting for it
+	// (nothing took effect), so the last one may land a moment later.
+	for i := 0; ; i++ {
+		if err := json.Unmarshal([]byte(c.audit.must("sessions", "list", "--resource", "pg-prod", "--user", "alice", "--since", "1h", "--json")), &list); err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Sessions) == 1 && list.Sessions[0].Operations == 3 && list.Sessions[0].Refused == 2 {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("sessions list: %+v", list.Sessions)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	sid := list.Sessions[0].ID
+	// Each filter on its own excludes the session when it does not match.
+	for _, f := range [][]string{{"--resource", "pg-two"}, {"--user", "bob"}, {"--since", "2999-01-01T00:00:00Z"}} {
+		if out := c.audit.must(append([]string{"sessions", "list"}, f...)...); strings.Contains(out, sid) {
+			t.Errorf("sessions list %v shows %s:\n%s", f, sid, out)
+		}
+	}
 	if own := c.alice.must("sessions", "list"); !strings.Contains(own, sid) {
 		t.Fatalf("alice does not see her own session:\n%s", own)
 	}
@@ -167,4 +182,94 @@ func checkChanges(t *testing.T, c *cast, id string) {
 	}
 	c.alice.fails("needs the auditor or admin role", "audit", "changes", "--resource", "pg-prod")
 	c.audit.fails("--resource R", "audit", "changes")
+}
+
+// TestResultCaptureIsMasked: a resource that keeps result rows
+// (record.results) keeps the first N of each result with the operation,
+// masked for the trail even where the reader's role sees the value
+// (the rule names only approvers), and `sessions show` prints them.
+func TestResultCaptureIsMasked(t *testing.T) {
+	t.Parallel()
+	db := scratchDB(t)
+	ctx := context.Background()
+	direct, err := pgx.Connect(ctx, fmt.Sprintf(pgDirect, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(ctx)
+	if _, err := direct.Exec(ctx, `CREATE TABLE people (id int, email text);
+		INSERT INTO people VALUES (1, 'ann@corp.example'), (2, NULL), (3, 'cy@corp.example')`); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(engineConfig(db), "        allow: [write, unmask]\n",
+		"        allow: [write, unmask]\n      masking:\n        - columns: [\"*.email\"]\n          strategy: redact\n          roles: [approver]\n"+
+			"    record:\n      results: 2\n", 1)
+	c := newCast(t, cfg)
+	conn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://alice:%s@%s/pg-prod?sslmode=verify-ca&sslrootcert=%s",
+		c.tokens["alice"], c.g.srv.PostgresAddr(), c.g.caFile(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var seen []string
+	rows, err := conn.Query(ctx, "SELECT id, email FROM people ORDER BY id", pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int
+		var email *string
+		if err := rows.Scan(&id, &email); err != nil {
+			t.Fatal(err)
+		}
+		if email != nil {
+			seen = append(seen, *email)
+		}
+	}
+	if rows.Err() != nil || len(seen) != 2 || seen[0] != "ann@corp.example" {
+		t.Fatalf("alice (a creator, whom the rule does not name) should see the emails: %v %v", seen, rows.Err())
+	}
+	// The extended protocol: the rows of an Execute come without a
+	// RowDescription (it answered the Describe before).
+	var email string
+	if err := conn.QueryRow(ctx, "SELECT email FROM people WHERE id = $1", 3).Scan(&email); err != nil || email != "cy@corp.example" {
+		t.Fatalf("extended query: %q %v", email, err)
+	}
+	conn.Close(ctx)
+
+	// Outcomes are recorded as operations end, not waited for: once the
+	// session's close is in the trail, everything before it is.
+	var list api.SessionList
+	for list.Sessions == nil || list.Sessions[0].ClosedAt == nil {
+		list = api.SessionList{}
+		if err := json.Unmarshal([]byte(c.audit.must("sessions", "list", "--resource", "pg-prod", "--json")), &list); err != nil || len(list.Sessions) != 1 {
+			t.Fatalf("sessions: %+v %v", list, err)
+		}
+	}
+	sid := list.Sessions[0].ID
+	var d api.SessionDetail
+	if err := json.Unmarshal([]byte(c.audit.must("sessions", "show", sid, "--json")), &d); err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Timeline) != 2 || d.Timeline[0].Outcome == nil || len(d.Timeline[0].Outcome.Results) != 1 ||
+		d.Timeline[1].Outcome == nil || len(d.Timeline[1].Outcome.Results) != 1 {
+		t.Fatalf("timeline: %+v", d.Timeline)
+	}
+	if x := d.Timeline[1].Outcome.Results[0]; len(x.Rows) != 1 || *x.Rows[0][0] != "****" || x.Truncated {
+		t.Fatalf("kept result of the extended query: %+v", x)
+	}
+	r := d.Timeline[0].Outcome.Results[0]
+	if strings.Join(r.Columns, ",") != "id,email" || len(r.Rows) != 2 || !r.Truncated ||
+		*r.Rows[0][0] != "1" || *r.Rows[0][1] != "****" || r.Rows[1][1] != nil {
+		t.Fatalf("kept result: %+v", r)
+	}
+	show := c.audit.must("sessions", "show", sid)
+	for _, want := range []string{"results of", "id  email", "1   ****", "2   NULL", "(more rows; the first 2 were kept)"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("sessions show lacks %q:\n%s", want, show)
+		}
+	}
+	if export := c.op.must("audit", "export", "--config", c.g.config); strings.Contains(export, "corp.example") {
+		t.Fatal("the trail holds an unmasked email")
+	}
 }

@@ -94,6 +94,11 @@ type UpstreamTLS struct {
 	Mode       string `yaml:"mode"` // disable (default) | require | verify-full
 	CAFile     string `yaml:"ca_file"`
 	ServerName string `yaml:"server_name"`
+	// ServerPublicKeyFile is a MySQL 8 upstream's RSA public key (PEM), for
+	// caching_sha2_password full authentication without TLS: the password
+	// is encrypted to this key. Without it (or TLS) that login is refused:
+	// a key fetched in the clear could be anyone's.
+	ServerPublicKeyFile string `yaml:"server_public_key_file"`
 }
 
 // RecordOpts tunes what the recording keeps for a resource.

@@ -98,6 +98,7 @@ func (k *checker) resolvePaths() {
 	}
 	for i := range c.Resources {
 		c.Resources[i].UpstreamTLS.CAFile = k.abs(c.Resources[i].UpstreamTLS.CAFile)
+		c.Resources[i].UpstreamTLS.ServerPublicKeyFile = k.abs(c.Resources[i].UpstreamTLS.ServerPublicKeyFile)
 	}
 }
 

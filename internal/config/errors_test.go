@@ -114,6 +114,8 @@ var badFiles = []badFile{
 		"countersign.yaml:8: webhooks[0].url: must use https; plain http is allowed only for a loopback host (localhost, 127.0.0.1, ::1)\n" +
 		`countersign.yaml:8: webhooks[0].format: must be one of json, slack, not "teams"`},
 	{"file sink without path", head + "recording: {sinks: [{type: file}]}\n", nil, "countersign.yaml:8: recording.sinks[0].path: is required for a file sink"},
+	{"negative retention", head + "recording: {retention: -1h}\n", nil, "countersign.yaml:8: recording.retention: must not be negative; 0 keeps everything"},
+	{"too many result rows", head + "    record: {results: 5000}\n", nil, "countersign.yaml:8: resources[0].record.results: must be at most 1000 rows per result"},
 
 	// Several problems: all reported, ordered by line.
 	{"several", "store: redis://x\nresources:\n  - name: pg\n    type: postgress\n    address: 127.0.0.1:5432\n    username: app\n    policy: {review: {approvals: 0}}\n", nil, "" +

@@ -1,6 +1,10 @@
 package config
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -51,11 +55,19 @@ func (k *checker) resource(p string, r *Resource) {
 	}
 	k.schemas(p+".schemas", r)
 	k.upstreamTLS(p+".tls", r.UpstreamTLS)
-	if r.Record.Results < 0 {
+	switch {
+	case r.Record.Results < 0:
 		k.errf(p+".record.results", "must not be negative; 0 keeps no result rows")
+	case r.Record.Results > maxRecordResults:
+		// The rows ride in one event, which every export and sink holds
+		// as one line.
+		k.errf(p+".record.results", "must be at most %d rows per result", maxRecordResults)
 	}
 	k.policy(p+".policy", &r.Policy)
 }
+
+// maxRecordResults bounds record.results.
+const maxRecordResults = 1000
 
 // schemas checks a resource's allowed schemas: MySQL only, no empty or
 // repeated names.
@@ -85,6 +97,16 @@ func (k *checker) upstreamTLS(p string, t UpstreamTLS) {
 	}
 	// verify-full without ca_file verifies against the system roots.
 	k.readable(p+".ca_file", t.CAFile)
+	k.readable(p+".server_public_key_file", t.ServerPublicKeyFile)
+	if b, err := os.ReadFile(t.ServerPublicKeyFile); t.ServerPublicKeyFile != "" && err == nil {
+		if blk, _ := pem.Decode(b); blk == nil {
+			k.errf(p+".server_public_key_file", "%s holds no PEM block; give the server's public key (its public_key.pem)", t.ServerPublicKeyFile)
+		} else if key, err := x509.ParsePKIXPublicKey(blk.Bytes); err != nil {
+			k.errf(p+".server_public_key_file", "%s: %v", t.ServerPublicKeyFile, err)
+		} else if _, ok := key.(*rsa.PublicKey); !ok {
+			k.errf(p+".server_public_key_file", "%s is not an RSA public key", t.ServerPublicKeyFile)
+		}
+	}
 }
 
 func (k *checker) policy(p string, pol *Policy) {

@@ -41,8 +41,15 @@ func (g *Gate) decide(ctx context.Context, p *policy.Policy, s *Session, op *Ope
 		return v
 	}
 	req := g.request(s, op, digest)
-	if reason, ok := leadingComment(op.Text, "breakglass"); ok && p.MayBreakglass(s.Identity) {
+	if reason, ok := breakglassReason(s, op); ok && p.MayBreakglass(s.Identity) {
 		return g.breakglass(ctx, s, req, reason)
+	}
+	if op.Class.CopyIn {
+		// Break-glass aside: an approver would see the command, never the
+		// rows that follow it, so no operation review can cover them.
+		return deny("copy_needs_grant", fmt.Sprintf("COPY ... FROM STDIN needs a write grant, not a review of the statement: "+
+			"its rows are sent after it is decided, so an approver could not see them; request one with "+
+			"'countersign grants request %s --access write --for 1h --reason ...', or load the rows with INSERT statements", s.Resource))
 	}
 	r, err := g.reviews.Create(ctx, req)
 	if err != nil {
@@ -79,6 +86,7 @@ func (g *Gate) useGrant(ctx context.Context, s *Session, k sqlkind.Kind) (Verdic
 	if !ok {
 		return Verdict{}, false
 	}
+	g.watchGrant(s, gr)
 	return Verdict{Decision: Allow, Code: "granted", GrantID: gr.ID}, true
 }
 
@@ -196,4 +204,14 @@ func (g *Gate) isClosing() bool {
 	default:
 		return false
 	}
+}
+
+// breakglassReason is the statement's leading `/* breakglass: reason */`,
+// else the reason of a break-glass resource token (`countersign connect
+// --breakglass REASON`); ok is false when neither asks to break glass.
+func breakglassReason(s *Session, op *Operation) (string, bool) {
+	if reason, ok := leadingComment(op.Text, "breakglass"); ok {
+		return reason, true
+	}
+	return s.Identity.Breakglass, s.Identity.Breakglass != ""
 }

@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/countersign/countersign/internal/identity"
 	"github.com/countersign/countersign/internal/mask"
@@ -40,7 +41,26 @@ type Session struct {
 	Dialect       sqlkind.Dialect
 	ClientAddr    string
 	ClientProgram string
+	// Interrupt, set by the engine, cancels what the session's upstream
+	// runs now, if anything, and tells the client why. The guard calls it
+	// from its own goroutine when a grant that allowed the session's
+	// operations ends (invariant 7: a running operation is cancelled). It
+	// must not block for long and must be safe to call while the session
+	// works. Nil: the engine cannot interrupt, and only the next operation
+	// is refused.
+	Interrupt func(reason string)
+
+	// grantEnds counts the ends of grants that allowed operations of the
+	// session (see GrantEnds).
+	grantEnds atomic.Uint64
 }
+
+// GrantEnds counts how many times a grant that allowed operations of the
+// session ended. An engine reads it before Decide and again just before it
+// forwards an operation allowed under a grant: if it moved, the grant may
+// have ended in between, when Interrupt found nothing running to cancel,
+// and the operation must not start (invariant 7).
+func (s *Session) GrantEnds() uint64 { return s.grantEnds.Load() }
 
 // State is the session state that changes name resolution or privilege; it
 // is bound into every operation digest (invariant 4).
@@ -96,7 +116,8 @@ type Verdict struct {
 	GrantID  string
 	// Wait, set when Decision is Hold, blocks until the review is decided,
 	// ctx ends or the wait times out, and returns the final verdict
-	// (Allow or Deny). Notice is what the client is told while it waits.
+	// (Allow or Deny). Notice is what the client is told while it waits
+	// (Hold), or before an allowed operation runs (break-glass).
 	Wait   func(ctx context.Context) Verdict `json:"-"`
 	Notice string
 	// Digest is the operation's keyed digest (invariant 4).

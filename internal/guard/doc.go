@@ -21,4 +21,12 @@
 // message that says so. A consumed approval is final when its transaction
 // commits and restored when it rolls back; one whose outcome never arrives
 // stays consumed.
+//
+// Time is enforced (invariant 7): every operation under a grant registers
+// its session with a watch of that grant (review.Service.WatchGrant); when
+// the grant runs out or is revoked, each such live session's Interrupt is
+// called (the engine cancels what runs upstream) and its GrantEnds count
+// moves, so an operation decided just before the end is withdrawn before
+// it starts. The next operation asks for an active grant again and is
+// refused.
 package guard

@@ -59,4 +59,5 @@ func (g *Gate) release(session string) []string {
 // their transaction committed, and a used approval must not run twice.
 func (g *Gate) Forget(session string) {
 	g.release(session)
+	g.forgetGrants(session)
 }

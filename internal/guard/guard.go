@@ -42,6 +42,11 @@ type Gate struct {
 	// claimed holds, per session, the reviews consumed by operations whose
 	// transaction has not ended yet.
 	claimed map[string][]string
+
+	gmu sync.Mutex
+	// grants are the active grants that allowed operations of live
+	// sessions, by grant id; nil once closed.
+	grants map[string]*grantWatch
 }
 
 var _ Guard = (*Gate)(nil)
@@ -71,7 +76,7 @@ func New(o Options) (*Gate, error) {
 	}
 	return &Gate{policies: policies, masks: masks, reviews: o.Reviews, rec: o.Recorder,
 		key: append([]byte(nil), o.DigestKey...), log: o.Logger,
-		closing: make(chan struct{}), claimed: map[string][]string{}}, nil
+		closing: make(chan struct{}), claimed: map[string][]string{}, grants: map[string]*grantWatch{}}, nil
 }
 
 // Policies compiles the policy of every configured resource; the review
@@ -91,7 +96,10 @@ func Policies(cfg *config.Config) (map[string]*policy.Policy, error) {
 // Close ends every wait for approval: held sessions are refused with a
 // message saying the gateway is shutting down. Their reviews stay pending.
 func (g *Gate) Close() {
-	g.closeOnce.Do(func() { close(g.closing) })
+	g.closeOnce.Do(func() {
+		close(g.closing)
+		g.stopWatches()
+	})
 }
 
 // Connect implements Guard.

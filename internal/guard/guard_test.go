@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/guard"
+	"github.com/countersign/countersign/internal/identity"
 	"github.com/countersign/countersign/internal/review"
 	"github.com/countersign/countersign/internal/sqlkind"
 )
@@ -205,14 +206,7 @@ func TestWaitTimeout(t *testing.T) {
 func TestGrantCoversKind(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, "reject", 0)
-	g, err := e.svc.Create(ctx, review.Request{Type: review.TypeGrant, Resource: "pg-prod", Initiator: alice,
-		Access: []string{"write"}, Duration: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.svc.Approve(ctx, g.ID, api(bob), ""); err != nil {
-		t.Fatal(err)
-	}
+	g := approvedGrant(t, e, alice, time.Hour, "write")
 	s := session(alice, "s1")
 	if v := e.g.Decide(ctx, s, write("UPDATE t SET x = 1")); v.Decision != guard.Allow || v.GrantID != g.ID {
 		t.Fatalf("write under grant: %+v", v)
@@ -293,4 +287,121 @@ func TestFailClosed(t *testing.T) {
 			t.Fatalf("break-glass without its record: %+v", v)
 		}
 	})
+}
+
+// TestGrantEndInterruptsSessions: when a grant runs out or is revoked,
+// every live session it allowed operations of is interrupted, so a
+// statement still running past the end is cancelled (invariant 7); the
+// next operation is refused.
+func TestGrantEndInterruptsSessions(t *testing.T) {
+	cases := []struct {
+		name     string
+		duration time.Duration
+		revoke   bool
+		want     string
+	}{
+		{"runs out", time.Second, false, "ran out"},
+		{"revoked", time.Hour, true, "was revoked"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, "reject", 0)
+			g := approvedGrant(t, e, alice, tc.duration, "write")
+			interrupted := make(chan string, 2)
+			s := session(alice, "s1")
+			s.Interrupt = func(why string) { interrupted <- why }
+			if v := e.g.Decide(ctx, s, write("UPDATE t SET x = 1")); v.Decision != guard.Allow || v.GrantID != g.ID {
+				t.Fatalf("write under grant: %+v", v)
+			}
+			if tc.revoke {
+				if _, err := e.svc.RevokeGrant(ctx, g.ID, api(bob)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			select {
+			case why := <-interrupted:
+				if !strings.Contains(why, g.ID) || !strings.Contains(why, tc.want) {
+					t.Fatalf("interrupt says %q, want the grant id and %q", why, tc.want)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the session was not interrupted when its grant ended")
+			}
+			if v := e.g.Decide(ctx, s, write("UPDATE t SET x = 2")); v.Decision == guard.Allow {
+				t.Fatalf("the next operation ran after the grant ended: %+v", v)
+			}
+		})
+	}
+}
+
+// TestGrantWatchSharedAndForgotten: one watch serves every session of a
+// grant; a closed session is not interrupted, a live one is.
+func TestGrantWatchSharedAndForgotten(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "reject", 0)
+	g := approvedGrant(t, e, alice, time.Hour, "write")
+	var mu sync.Mutex
+	var got []string
+	live := make(chan struct{}, 1)
+	closed, open := session(alice, "closed"), session(alice, "open")
+	closed.Interrupt = func(string) { mu.Lock(); got = append(got, "closed"); mu.Unlock() }
+	open.Interrupt = func(string) { mu.Lock(); got = append(got, "open"); mu.Unlock(); live <- struct{}{} }
+	for _, s := range []*guard.Session{closed, open, open} {
+		if v := e.g.Decide(ctx, s, write("UPDATE t SET x = 1")); v.Decision != guard.Allow {
+			t.Fatalf("%+v", v)
+		}
+	}
+	e.g.Forget(closed.ID)
+	if _, err := e.svc.RevokeGrant(ctx, g.ID, api(alice)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-live:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the live session was not interrupted")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// The forgotten session left the watch before the revocation, so the
+	// one pass over the watch's sessions cannot have reached it.
+	if len(got) != 1 || got[0] != "open" {
+		t.Fatalf("interrupted %v, want only the open session, once", got)
+	}
+}
+
+// TestBreakglassToken: a resource token minted with `connect --breakglass
+// REASON` breaks glass for each held operation of its sessions, with the
+// token's reason; the role is still checked at each operation, so the same
+// marker on anyone else's identity is ignored.
+func TestBreakglassToken(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, "reject", 0)
+	tokenOf := func(id identity.Identity) identity.Identity {
+		id.Breakglass = "failover, ticket 7"
+		return id
+	}
+	cases := []struct {
+		name  string
+		who   identity.Identity
+		allow bool
+	}{
+		{"on-call with the role", tokenOf(oncal), true},
+		{"creator without the role", tokenOf(alice), false},
+		{"on-call without a break-glass token", oncal, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := e.g.Decide(ctx, session(tc.who, "s-"+tc.name), write("UPDATE t SET y = 2 -- "+tc.name))
+			if (v.Decision == guard.Allow) != tc.allow {
+				t.Fatalf("%+v", v)
+			}
+			if !tc.allow {
+				return
+			}
+			r, err := e.svc.Get(ctx, v.ReviewID)
+			if err != nil || v.Code != "breakglass" || r.Type != review.TypeBreakglass || r.Reason != "failover, ticket 7" {
+				t.Fatalf("retro review: %+v %v (verdict %+v)", r, err, v)
+			}
+		})
+	}
 }

@@ -151,3 +151,18 @@ func write(text string, params ...guard.Param) *guard.Operation {
 	return &guard.Operation{Text: text, Params: params, State: guard.State{SearchPath: "public"},
 		Class: sqlkind.Classification{Kind: sqlkind.Write, Statements: 1}}
 }
+
+// approvedGrant is a grant of the accesses to who, approved by bob.
+func approvedGrant(t *testing.T, e *env, who identity.Identity, d time.Duration, access ...string) review.Review {
+	t.Helper()
+	ctx := context.Background()
+	g, err := e.svc.Create(ctx, review.Request{Type: review.TypeGrant, Resource: "pg-prod", Initiator: who,
+		Access: access, Duration: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, err = e.svc.Approve(ctx, g.ID, api(bob), ""); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}

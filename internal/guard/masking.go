@@ -80,6 +80,8 @@ func (g *Gate) maskCheck(ctx context.Context, s *Session, op *Operation) (unmask
 		return "", g.failed("review_failed", err, s), true
 	}
 	if ok {
+		// Results streaming unmasked must stop when the grant ends too.
+		g.watchGrant(s, gr)
 		return gr.ID, Verdict{}, false
 	}
 	if why := m.refusal(RoleNames(s.Identity), op); why != "" {

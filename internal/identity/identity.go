@@ -45,6 +45,12 @@ type Identity struct {
 	// AuthTime is when the person last proved who they are (the OIDC login);
 	// approvals need a fresh one where OIDC is configured.
 	AuthTime time.Time
+	// Breakglass is the reason given to `countersign connect --breakglass`,
+	// set only on the identity of a resource token minted that way: every
+	// operation of its sessions that would be held runs at once as
+	// break-glass, recorded with this reason. The guard still checks the
+	// breakglass role and the resource's breakglass groups each time.
+	Breakglass string
 }
 
 // Key is the identity's unique key, issuer and subject.

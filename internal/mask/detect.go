@@ -14,9 +14,15 @@ import (
 // A Detector finds sensitive values inside free text.
 type Detector struct {
 	Name string
-	// hint is a cheap byte test: text without it cannot match, so the
-	// regular expression is skipped (most values are not sensitive).
-	hint func([]byte) bool
+	// need and needAny name the signals (one pass over the value, shared
+	// by every detector) that any match requires: all of need, one of
+	// needAny. A value without them is skipped without a call, and most
+	// values are not sensitive.
+	need, needAny uint32
+	// hint, when set, is a further test (a substring) for values that
+	// have the signals. Signals and hint must be necessary conditions for
+	// a match, never sufficient ones (FuzzDetectors checks).
+	hint func(v []byte, sig uint32) bool
 	re   *regexp.Regexp
 	// notBefore and notAfter name the bytes that may not touch a match
 	// (RE2 has no look-around, and consuming a boundary byte would hide an
@@ -27,16 +33,56 @@ type Detector struct {
 	noDotDigitAfter bool
 	// valid filters regex matches (checksums, ranges, look-alikes).
 	valid func(m []byte) bool
+	// chars, when set, holds every byte a match can contain: the
+	// expression then runs only over the maximal runs of such bytes that
+	// are at least minLen long. A match cannot cross a byte outside the
+	// set, so it finds the same matches while the ordinary text around
+	// (words, dates next to prose) costs one table lookup a byte.
+	chars  *[256]bool
+	minLen int
 }
 
 // Find returns the [start, end) spans of every match in v, in order.
 func (d *Detector) Find(v []byte) [][2]int {
-	if d.hint != nil && !d.hint(v) {
+	return d.find(v, signals(v))
+}
+
+// may reports whether a value with these signals can hold a match.
+func (d *Detector) may(v []byte, sig uint32) bool {
+	return sig&d.need == d.need && (d.needAny == 0 || sig&d.needAny != 0) && (d.hint == nil || d.hint(v, sig))
+}
+
+// find is Find with v's signals already read.
+func (d *Detector) find(v []byte, sig uint32) [][2]int {
+	if !d.may(v, sig) {
 		return nil
 	}
+	if d.chars == nil {
+		return d.findIn(v, 0, len(v), nil)
+	}
 	var out [][2]int
-	for _, loc := range d.re.FindAllIndex(v, -1) {
-		s, e := loc[0], loc[1]
+	for i := 0; i < len(v); {
+		if !d.chars[v[i]] {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(v) && d.chars[v[j]] {
+			j++
+		}
+		if j-i >= d.minLen {
+			out = d.findIn(v, i, j, out)
+		}
+		i = j
+	}
+	return out
+}
+
+// findIn appends the matches inside v[lo:hi]; the boundary checks look at
+// the bytes of v around them.
+func (d *Detector) findIn(v []byte, lo, hi int, out [][2]int) [][2]int {
+	for _, loc := range d.re.FindAllIndex(v[lo:hi], -1) {
+		s, e := lo+loc[0], lo+loc[1]
 		if s > 0 && strings.IndexByte(d.notBefore, v[s-1]) >= 0 {
 			continue
 		}
@@ -51,6 +97,15 @@ func (d *Detector) Find(v []byte) [][2]int {
 		}
 	}
 	return out
+}
+
+// byteSet is the set of the bytes of s.
+func byteSet(s string) *[256]bool {
+	var t [256]bool
+	for i := 0; i < len(s); i++ {
+		t[s[i]] = true
+	}
+	return &t
 }
 
 const (
@@ -87,55 +142,128 @@ func DetectorNames() []string {
 	return out
 }
 
-func has(b byte) func([]byte) bool {
-	return func(v []byte) bool { return bytes.IndexByte(v, b) >= 0 }
-}
+// Signals: facts about a value that one pass establishes for every
+// detector (Detector.need).
+const (
+	sigAt         uint32 = 1 << iota // '@'
+	sigDigits7                       // at least 7 ASCII digits
+	sigDigits9                       // at least 9
+	sigDigits13                      // at least 13
+	sigDigitDash                     // 5-1
+	sigPhoneSep                      // '+', '(', 5-1 or 5 1
+	sigDigitDot                      // 5.1
+	sigColons2                       // at least two ':'
+	sigIBANStart                     // two capitals then two digits: a country code and check digits
+	sigJ                             // 'J'
+	sigA                             // 'A'
+	sigK                             // 'K'
+	sigDash                          // '-'
+	sigUnderscore                    // '_'
+	sigZ                             // 'z'
+)
 
-func hasDigits(n int) func([]byte) bool {
-	return func(v []byte) bool {
-		c := 0
-		for _, b := range v {
-			if '0' <= b && b <= '9' {
-				if c++; c >= n {
-					return true
-				}
+// byteSignals are the signals a single byte gives, and two bits that
+// are not signals: the byte is a digit, or a colon.
+var byteSignals = func() (t [256]uint32) {
+	t['@'], t['+'], t['('] = sigAt, sigPhoneSep, sigPhoneSep
+	t['-'], t['_'] = sigDash, sigUnderscore
+	t['A'], t['J'], t['K'], t['z'] = sigA, sigJ, sigK, sigZ
+	for b := '0'; b <= '9'; b++ {
+		t[b] = byteDigit
+	}
+	t[':'] = byteColon
+	return t
+}()
+
+const (
+	byteDigit uint32 = 1 << 30
+	byteColon uint32 = 1 << 31
+)
+
+// signals reads v once. It runs for every scanned value, so the common
+// byte (a letter) costs a table lookup and a test; only at a digit does it
+// look back.
+func signals(v []byte) uint32 {
+	var sig uint32
+	digits, colons := 0, 0
+	for i, b := range v {
+		c := byteSignals[b]
+		sig |= c
+		if c&byteDigit == 0 {
+			if c&byteColon != 0 {
+				colons++
+			}
+			continue
+		}
+		digits++
+		if i >= 2 && isDigit(v[i-2]) {
+			switch v[i-1] {
+			case '-':
+				sig |= sigDigitDash | sigPhoneSep
+			case ' ':
+				sig |= sigPhoneSep
+			case '.':
+				sig |= sigDigitDot
 			}
 		}
-		return false
+		if i >= 3 && isDigit(v[i-1]) && isUpper(v[i-2]) && isUpper(v[i-3]) {
+			sig |= sigIBANStart
+		}
 	}
+	sig &^= byteDigit | byteColon
+	if digits >= 7 {
+		sig |= sigDigits7
+	}
+	if digits >= 9 {
+		sig |= sigDigits9
+	}
+	if digits >= 13 {
+		sig |= sigDigits13
+	}
+	if colons >= 2 {
+		sig |= sigColons2
+	}
+	return sig
 }
+
+func isDigit(b byte) bool { return '0' <= b && b <= '9' }
+func isUpper(b byte) bool { return 'A' <= b && b <= 'Z' }
 
 func init() {
 	register(&Detector{
 		Name: "email",
-		hint: has('@'),
+		need: sigAt,
 		re:   regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}`),
 	})
 	register(&Detector{
 		Name:      "credit_card",
-		hint:      hasDigits(13),
+		need:      sigDigits13,
 		re:        regexp.MustCompile(`(?:\d[ \-]?){12,18}\d`),
 		notBefore: digits + "-", notAfter: digits + "-",
+		chars: byteSet(digits + " -"), minLen: 13,
 		valid: validCard,
 	})
 	register(&Detector{
 		Name:      "us_ssn",
-		hint:      hasDigits(9),
+		need:      sigDigits9 | sigDigitDash,
 		re:        regexp.MustCompile(`\d{3}-\d{2}-\d{4}`),
 		notBefore: digits + "-", notAfter: digits + "-",
+		chars: byteSet(digits + "-"), minLen: 11,
 		valid: validSSN,
 	})
 	register(&Detector{
 		Name:      "iban",
-		hint:      hasDigits(4),
+		need:      sigIBANStart,
 		re:        regexp.MustCompile(`[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?`),
 		notBefore: alnum, notAfter: alnum,
+		chars: byteSet(digits + "ABCDEFGHIJKLMNOPQRSTUVWXYZ "), minLen: 12,
 		valid: validIBAN,
 	})
 	register(&Detector{
 		Name:      "phone",
-		hint:      hasDigits(7),
+		need:      sigDigits7 | sigPhoneSep,
 		notBefore: alnum + ".+-", notAfter: alnum + ".-",
+		chars: byteSet(digits + " -.+()"), minLen: 7,
 		re: regexp.MustCompile(`(?:` +
 			`\+[1-9]\d{7,14}` + // E.164
 			`|\+[1-9]\d{0,2}[ \-.](?:\(?\d{1,4}\)?[ \-.]){1,4}\d{2,4}` + // +44 20 7946 0958
@@ -146,37 +274,45 @@ func init() {
 	})
 	register(&Detector{
 		Name:      "ipv4",
-		hint:      has('.'),
+		need:      sigDigitDot,
 		re:        regexp.MustCompile(`(?:\d{1,3}\.){3}\d{1,3}`),
 		notBefore: alnum + ".-", notAfter: alnum + "-", noDotDigitAfter: true,
+		chars: byteSet(digits + "."), minLen: 7,
 		valid: validIPv4,
 	})
 	register(&Detector{
 		Name:      "ipv6",
-		hint:      has(':'),
+		need:      sigColons2,
 		re:        regexp.MustCompile(`[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?:\d{1,3}\.){3}\d{1,3})?`),
 		notBefore: alnum + ":.", notAfter: alnum + ":",
+		chars: byteSet(digits + "abcdefABCDEF:."), minLen: 3,
 		valid: validIPv6,
 	})
 	register(&Detector{
 		Name:  "jwt",
-		hint:  func(v []byte) bool { return bytes.Contains(v, []byte("eyJ")) },
+		need:  sigJ,
+		hint:  func(v []byte, _ uint32) bool { return bytes.Contains(v, []byte("eyJ")) },
 		re:    regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{4,}\.eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*`),
 		valid: validJWT,
 	})
 	register(&Detector{
-		Name:      "aws_access_key",
-		hint:      func(v []byte) bool { return bytes.Contains(v, []byte("IA")) || bytes.Contains(v, []byte("ACCA")) },
+		Name: "aws_access_key",
+		need: sigA,
+		hint: func(v []byte, _ uint32) bool {
+			return bytes.Contains(v, []byte("IA")) || bytes.Contains(v, []byte("ACCA"))
+		},
 		re:        regexp.MustCompile(`(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z2-7]{16}`),
 		notBefore: alnum, notAfter: alnum,
 	})
 	register(&Detector{
 		Name: "pem_private_key",
-		hint: func(v []byte) bool { return bytes.Contains(v, []byte("PRIVATE KEY-----")) },
+		need: sigK | sigDash,
+		hint: func(v []byte, _ uint32) bool { return bytes.Contains(v, []byte("PRIVATE KEY-----")) },
 		re:   regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)`),
 	})
 	register(&Detector{
 		Name:      "api_token",
+		needAny:   sigUnderscore | sigDash | sigZ,
 		hint:      hasTokenPrefix,
 		notBefore: alnum + "_-", notAfter: alnum + "_-",
 		re: regexp.MustCompile(`(?:` +
@@ -199,7 +335,12 @@ var tokenPrefixes = [][]byte{
 	[]byte("sk-"), []byte("glpat-"), []byte("npm_"), []byte("AIza"), []byte("cst_"),
 }
 
-func hasTokenPrefix(v []byte) bool {
+func hasTokenPrefix(v []byte, sig uint32) bool {
+	// Every prefix but AIza holds '_' or '-': most text has neither, and
+	// looking that up is cheaper than ten substring searches.
+	if sig&(sigUnderscore|sigDash) == 0 {
+		return bytes.Contains(v, []byte("AIza"))
+	}
 	for _, p := range tokenPrefixes {
 		if bytes.Contains(v, p) {
 			return true

@@ -16,6 +16,12 @@ type Column struct {
 	// can be written into (text, varchar, json...). A masked value of any
 	// other type becomes NULL, so drivers never fail to decode it.
 	Text bool
+	// Fixed is true when the column's type has a textual shape that
+	// cannot hold anything a detector finds (boolean, date, timestamp,
+	// uuid, a 32-bit integer...; the engine decides): detectors skip its
+	// values (a timestamp is no phone number, and scanning every one
+	// would cost more than the rest of the row); column rules still apply.
+	Fixed bool
 }
 
 // Plan says, per result column, how to mask the values of one result. The
@@ -29,6 +35,7 @@ type Plan struct {
 type action struct {
 	strategy Strategy // nil: no column rule; detectors only
 	text     bool
+	fixed    bool // no detectors: see Column.Fixed
 	whole    bool // unresolved lineage: mask whole
 }
 
@@ -41,7 +48,7 @@ func (rs *Rules) Plan(roles []string, cols []Column) *Plan {
 		return p
 	}
 	for i, c := range cols {
-		a := action{text: c.Text}
+		a := action{text: c.Text, fixed: c.Fixed}
 		switch {
 		case !c.Resolved:
 			a.whole = true
@@ -94,6 +101,8 @@ func (p *Plan) Value(i int, v []byte) (out []byte, null bool) {
 			return nil, true
 		}
 		return out, null
+	case a.fixed:
+		return v, false
 	}
 	out = p.rules.Text(p.roles, v)
 	if !a.text && !bytes.Equal(out, v) {

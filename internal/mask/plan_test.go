@@ -151,3 +151,31 @@ func TestCompileErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestFixedShapeSkipsDetectors(t *testing.T) {
+	rs := sampleRules(t)
+	cols := []Column{
+		{Name: "at", Resolved: true, Fixed: true},                                                           // timestamptz: no detectors
+		{Name: "salary", Resolved: true, Fixed: true, Sources: []Source{{"public", "customers", "salary"}}}, // a column rule still applies
+		{Name: "n", Resolved: true, Text: false},                                                            // a number: detectors still run
+		{Name: "?", Resolved: false, Fixed: true},                                                           // unresolved: masked whole
+	}
+	p := rs.Plan([]string{"creator"}, cols)
+	tests := []struct {
+		i    int
+		in   string
+		want string
+		null bool
+	}{
+		{0, "2024-01-15 10:20:30.123+00", "2024-01-15 10:20:30.123+00", false},
+		{1, "2024-01-15", "", true},
+		{2, "4111111111111111", "", true},
+		{3, "2024-01-15", "", true},
+	}
+	for _, tt := range tests {
+		got, null := p.Value(tt.i, []byte(tt.in))
+		if string(got) != tt.want || null != tt.null {
+			t.Errorf("%s: got %q null=%v, want %q null=%v", cols[tt.i].Name, got, null, tt.want, tt.null)
+		}
+	}
+}

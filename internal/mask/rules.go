@@ -14,6 +14,16 @@ import (
 type Rules struct {
 	column []rule // column and column_regex rules, file order
 	detect []rule // detector rules, file order
+	// dets is every detector of every detector rule, in file order, with
+	// its signals copied out so Text can skip it without a call: it runs
+	// over every scanned value of every row.
+	dets []ruleDetector
+}
+
+type ruleDetector struct {
+	need, needAny uint32
+	d             *Detector
+	r             *rule
 }
 
 type rule struct {
@@ -38,6 +48,12 @@ func Compile(specs []config.MaskRule) (*Rules, error) {
 			rs.detect = append(rs.detect, r)
 		} else {
 			rs.column = append(rs.column, r)
+		}
+	}
+	for i := range rs.detect {
+		r := &rs.detect[i]
+		for _, d := range r.dets {
+			rs.dets = append(rs.dets, ruleDetector{need: d.need, needAny: d.needAny, d: d, r: r})
 		}
 	}
 	return rs, nil
@@ -170,19 +186,25 @@ func (rs *Rules) Masked(roles []string, s Source) bool {
 // messages) and returns it with every match masked. It returns v itself
 // when nothing matched.
 func (rs *Rules) Text(roles []string, v []byte) []byte {
+	if len(rs.detect) == 0 {
+		return v
+	}
 	out := v
-	for i := range rs.detect {
-		r := &rs.detect[i]
-		if !r.appliesTo(roles) {
+	sig := signals(out)
+	if sig == 0 {
+		return v // every detector needs some signal (most values have none)
+	}
+	for i := range rs.dets {
+		x := &rs.dets[i]
+		if sig&x.need != x.need || (x.needAny != 0 && sig&x.needAny == 0) || !x.r.appliesTo(roles) {
 			continue
 		}
-		for _, d := range r.dets {
-			spans := d.Find(out)
-			if len(spans) == 0 {
-				continue
-			}
-			out = replaceSpans(out, spans, r.strategy)
+		spans := x.d.find(out, sig)
+		if len(spans) == 0 {
+			continue
 		}
+		out = replaceSpans(out, spans, x.r.strategy)
+		sig = signals(out)
 	}
 	return out
 }

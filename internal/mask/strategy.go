@@ -66,6 +66,19 @@ type partial struct{ first, last int }
 func (p partial) Name() string { return "partial" }
 
 func (p partial) Mask(v []byte) ([]byte, bool) {
+	if ascii(v) {
+		// One byte a character: no decoding (this runs once a value).
+		if len(v) <= p.first+p.last {
+			return []byte(Redacted), false
+		}
+		out := append([]byte(nil), v...)
+		for i := p.first; i < len(out)-p.last; i++ {
+			if isAlnum(rune(out[i])) {
+				out[i] = '*'
+			}
+		}
+		return out, false
+	}
 	runes := []rune(string(v))
 	if !utf8.Valid(v) || len(runes) <= p.first+p.last {
 		return []byte(Redacted), false
@@ -76,6 +89,15 @@ func (p partial) Mask(v []byte) ([]byte, bool) {
 		}
 	}
 	return []byte(string(runes)), false
+}
+
+func ascii(v []byte) bool {
+	for _, b := range v {
+		if b >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func isAlnum(r rune) bool {

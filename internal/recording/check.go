@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 )
 
 // lookahead is how many events the checker holds back, so that an event
@@ -24,6 +26,12 @@ type chainCheck struct {
 	// window: the events may start after seq 1 (an export of a time
 	// window); the first one's PrevHash is taken as given.
 	window bool
+	// mark: the chain's retention mark, when the store has one. A chain
+	// that starts after seq 1 must have a mark that covers the gap.
+	mark *RetentionMark
+	// pruned: the chains this chain's verified retention events name, by
+	// the seq of the event; each must still be in the store.
+	pruned map[int64]string
 	notes  []string
 
 	prev    []byte
@@ -82,6 +90,9 @@ func (c *chainCheck) end() ChainReport {
 		c.step(c.held[i], c.held[i+1:])
 	}
 	c.held = nil
+	if !c.started && !c.broken() && c.mark != nil && !c.window {
+		c.allRetained()
+	}
 	if !c.broken() {
 		for seq := range c.cps {
 			if seq > c.rep.LastSeq {
@@ -100,11 +111,12 @@ func (c *chainCheck) step(e Stored, next []Stored) {
 	want := c.rep.LastSeq + 1
 	if !c.started {
 		c.rep.FirstSeq = e.Seq
-		if e.Seq != 1 && !c.window {
-			c.fail(1, "%s", missing(1, e.Seq-1))
-			return
-		}
-		if !c.startFrom(e) {
+		switch {
+		case e.Seq != 1 && !c.window:
+			if !c.startRetained(e) {
+				return
+			}
+		case !c.startFrom(e):
 			return
 		}
 		want = e.Seq
@@ -127,8 +139,21 @@ func (c *chainCheck) step(e Stored, next []Stored) {
 		c.fail(e.Seq, "event %d: hash mismatch (the event was changed)", e.Seq)
 		return
 	}
+	if c.mark != nil && e.Seq == c.mark.Through && !bytes.Equal(h, c.mark.Hash) {
+		c.fail(e.Seq, "event %d: hash differs from the one its retention mark names (the event was changed)", e.Seq)
+		return
+	}
 	c.prev, c.rep.LastSeq, c.started = h, e.Seq, true
 	c.rep.Events++
+	if e.Type == TypeRetention {
+		var r retentionEvent
+		if json.Unmarshal(e.Data, &r) == nil && r.Writer != "" {
+			if c.pruned == nil {
+				c.pruned = map[int64]string{}
+			}
+			c.pruned[e.Seq] = r.Writer
+		}
+	}
 	c.reach(e.Seq, h)
 }
 
@@ -211,5 +236,58 @@ func (c *chainCheck) reach(seq int64, h []byte) {
 		if cp.Seq > c.lastCP.Seq || cp.Final {
 			c.lastCP = cp
 		}
+	}
+}
+
+// startRetained judges a chain whose first stored event comes after seq 1:
+// only a retention mark signed by the trail's key excuses the gap. The
+// first event then follows its prev_hash as given, and the checkpoint
+// retention kept right before it (when stored) must sign that hash.
+func (c *chainCheck) startRetained(e Stored) bool {
+	if err := excuse(c.mark, e.Seq, c.keys); err != nil {
+		switch {
+		case errors.Is(err, errNoMark):
+			c.fail(1, "%s", missing(1, e.Seq-1))
+		case CheckRetentionMark(*c.mark, c.keys...):
+			c.fail(c.mark.Through+1, "%s (retention removed only events 1-%d)", missing(c.mark.Through+1, e.Seq-1), c.mark.Through)
+		default:
+			c.fail(1, "%s: %v", missing(1, e.Seq-1), err)
+		}
+		return false
+	}
+	c.prev = e.PrevHash
+	c.rep.Retained = e.Seq - 1
+	if e.Seq-1 == c.mark.Through && !bytes.Equal(e.PrevHash, c.mark.Hash) {
+		c.fail(e.Seq, "event %d: does not follow the hash its retention mark names (the start was changed)", e.Seq)
+		return false
+	}
+	if _, ok := c.cps[e.Seq-1]; ok {
+		c.reach(e.Seq-1, e.PrevHash)
+		if c.broken() {
+			return false
+		}
+	}
+	c.notes = append(c.notes, fmt.Sprintf("writer %s: events 1-%d were deleted by retention (mark signed %s); verified from seq %d",
+		c.rep.Writer, e.Seq-1, c.mark.Time.UTC().Format(time.RFC3339), e.Seq))
+	return true
+}
+
+// allRetained judges a chain whose every event retention deleted: its mark
+// must verify and the checkpoint it kept must sign the mark's hash.
+func (c *chainCheck) allRetained() {
+	m := c.mark
+	if err := excuse(m, m.Through+1, c.keys); err != nil {
+		c.fail(1, "no events are stored: %v", err)
+		return
+	}
+	c.rep.FirstSeq, c.rep.LastSeq, c.rep.Retained = m.Through+1, m.Through, m.Through
+	if _, ok := c.cps[m.Through]; !ok {
+		c.fail(m.Through, "the checkpoint at seq %d that retention kept is missing", m.Through)
+		return
+	}
+	c.reach(m.Through, m.Hash)
+	if !c.broken() {
+		c.notes = append(c.notes, fmt.Sprintf("writer %s: all its events (1-%d) were deleted by retention (mark signed %s)",
+			c.rep.Writer, m.Through, m.Time.UTC().Format(time.RFC3339)))
 	}
 }

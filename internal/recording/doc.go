@@ -39,6 +39,11 @@
 // hook for running content detectors over the encoded data before it is
 // chained.
 //
+// A resource's record.results keeps the first rows of each result with the
+// operation.outcome event as Result values, masked by the engine for the
+// trail (every rule, whatever the roles), each value bounded by
+// MaxResultValue (ResultValue).
+//
 // Sinks (FileSink, WebhookSink) get every committed event and every stored
 // checkpoint as JSON lines. They queue and never block the data path: a
 // full queue drops lines, counts them and logs a warning.
@@ -55,6 +60,29 @@
 // store and reached by its chain, which catches a tail deleted together
 // with its checkpoints. Export and VerifyExport do the same offline, with
 // only the public key.
+//
+// # Retention
+//
+// Log.Retain (serve runs it hourly when recording.retention is set)
+// deletes whole segments: for each chain, every event up to the newest
+// checkpoint signed before the cutoff (the anchor), and the checkpoints
+// before it, except the anchor and those a later chain.start names. It
+// first verifies the part it deletes (a break there is never hidden; the
+// chain is left alone and named), then appends a TypeRetention event to
+// its own chain, durably, then stores a RetentionMark: (writer, through,
+// hash, time) signed with the trail's key, one per chain, never moving
+// back. Only then are rows deleted, a chunk at a time; an interrupted run
+// is finished by the next. Verify accepts a chain whose first stored event
+// is after seq 1 only when its mark verifies and covers the gap; the first
+// kept event must follow the mark's hash (and the anchor checkpoint's,
+// which stays), so deleting more than retention did, moving a mark without
+// the key, or deleting the mark is a failure. Events after a chain's last
+// checkpoint (an unsigned tail) are never deleted. A witness's checkpoints
+// below a mark are not looked for in the store. A chain that a verified
+// retention event names must still be listed (its kept checkpoint and
+// mark stay), so deleting a cut chain whole is caught while that event is
+// kept; once retention has deleted the event too, only a witness or an
+// export taken before shows what was there.
 //
 // The Store a Log uses must give back every field byte for byte and times
 // to the microsecond: the hashes cover them.

@@ -163,9 +163,13 @@ func SignCheckpoint(key ed25519.PrivateKey, c *Checkpoint) {
 
 // CheckSignature reports whether one of keys signed c.
 func CheckSignature(c Checkpoint, keys ...ed25519.PublicKey) bool {
-	msg := checkpointMessage(c)
+	return signedByOne(checkpointMessage(c), c.Signature, keys)
+}
+
+// signedByOne reports whether one of keys made sig over msg.
+func signedByOne(msg, sig []byte, keys []ed25519.PublicKey) bool {
 	for _, k := range keys {
-		if len(k) == ed25519.PublicKeySize && ed25519.Verify(k, msg, c.Signature) {
+		if len(k) == ed25519.PublicKeySize && ed25519.Verify(k, msg, sig) {
 			return true
 		}
 	}

@@ -19,6 +19,7 @@ type memStore struct {
 	writers []string
 	events  map[string][]recording.Stored
 	cps     map[string][]recording.Checkpoint
+	marks   map[string]recording.RetentionMark
 	fail    atomic.Bool // AppendEvents and AddCheckpoint fail while set
 }
 
@@ -129,4 +130,77 @@ func (m *memStore) deleteTail(t *testing.T, w string, from int64) {
 	defer m.mu.Unlock()
 	m.events[w] = slices.DeleteFunc(m.events[w], func(e recording.Stored) bool { return e.Seq >= from })
 	m.cps[w] = slices.DeleteFunc(m.cps[w], func(c recording.Checkpoint) bool { return c.Seq >= from })
+}
+
+// memStore is a Pruner too, so the retention logic runs on it as on the
+// real stores.
+
+func (m *memStore) DeleteEvents(_ context.Context, w string, through int64, limit int) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	m.events[w] = slices.DeleteFunc(m.events[w], func(e recording.Stored) bool {
+		if e.Seq <= through && n < int64(limit) {
+			n++
+			return true
+		}
+		return false
+	})
+	return n, nil
+}
+
+func (m *memStore) DeleteCheckpoints(_ context.Context, w string, before int64, keep []int64) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	m.cps[w] = slices.DeleteFunc(m.cps[w], func(c recording.Checkpoint) bool {
+		if c.Seq < before && !slices.Contains(keep, c.Seq) {
+			n++
+			return true
+		}
+		return false
+	})
+	return n, nil
+}
+
+func (m *memStore) PutRetentionMark(_ context.Context, mk recording.RetentionMark) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.marks == nil {
+		m.marks = map[string]recording.RetentionMark{}
+	}
+	if have, ok := m.marks[mk.Writer]; !ok || mk.Through > have.Through {
+		m.marks[mk.Writer] = mk
+	}
+	return nil
+}
+
+func (m *memStore) RetentionMarks(context.Context) ([]recording.RetentionMark, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []recording.RetentionMark
+	for _, mk := range m.marks {
+		out = append(out, mk)
+	}
+	return out, nil
+}
+
+func (m *memStore) setMarkThrough(t *testing.T, w string, through int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mk, ok := m.marks[w]
+	if !ok {
+		t.Fatalf("no retention mark for %s", w)
+	}
+	mk.Through = through
+	m.marks[w] = mk
+}
+
+func (m *memStore) deleteMark(t *testing.T, w string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.marks[w]; !ok {
+		t.Fatalf("no retention mark for %s", w)
+	}
+	delete(m.marks, w)
 }

@@ -34,6 +34,9 @@ type ChainReport struct {
 	Unsigned int64
 	// Closed: a Final checkpoint covers the last event.
 	Closed bool
+	// Retained: events 1..Retained were deleted by retention, as a signed
+	// retention mark says; verification started after them.
+	Retained int64
 	// Problem is the first broken place ("" when the chain is intact) and
 	// BrokenSeq its sequence number.
 	Problem   string

@@ -138,7 +138,17 @@ func (s *sqliteTamper) deleteTail(t *testing.T, w string, from int64) {
 	s.exec(t, fmt.Sprintf(`DELETE FROM %s WHERE %s = ? AND %s >= ?`, s.cps, s.cpW, s.cpSeq), w, from)
 }
 
+func (s *sqliteTamper) setMarkThrough(t *testing.T, w string, through int64) {
+	s.exec(t, `UPDATE retention_marks SET through = ? WHERE writer = ?`, through, w)
+}
+
+func (s *sqliteTamper) deleteMark(t *testing.T, w string) {
+	s.exec(t, `DELETE FROM retention_marks WHERE writer = ?`, w)
+}
+
 func TestTamperSQLite(t *testing.T) { runTamper(t, newSQLiteTamper) }
+
+func TestRetentionSQLite(t *testing.T) { runRetention(t, newSQLiteTamper) }
 
 func BenchmarkAppendDurable(b *testing.B) {
 	ctx := context.Background()

@@ -18,6 +18,9 @@ type tamperStore interface {
 	deleteEvent(t *testing.T, w string, seq int64)
 	swapSeq(t *testing.T, w string, a, b int64)
 	deleteTail(t *testing.T, w string, from int64)
+	recording.Pruner
+	setMarkThrough(t *testing.T, w string, through int64) // without signing again
+	deleteMark(t *testing.T, w string)
 }
 
 func newKey(t testing.TB) ed25519.PrivateKey {

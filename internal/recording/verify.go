@@ -7,7 +7,9 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 )
 
 // VerifyOptions tune Verify.
@@ -33,11 +35,26 @@ func Verify(ctx context.Context, st Store, pub ed25519.PublicKey, opts VerifyOpt
 	if err != nil {
 		return rep, fmt.Errorf("recording: verify: listing chains: %w", err)
 	}
-	cache := checkpointCache{st: st, ctx: ctx, byWriter: map[string][]Checkpoint{}}
+	marks, err := marksByWriter(ctx, st)
+	if err != nil {
+		return rep, fmt.Errorf("recording: verify: %w", err)
+	}
+	cache := checkpointCache{st: st, ctx: ctx, byWriter: map[string][]Checkpoint{}, marks: marks}
+	known := map[string]bool{}
 	for _, w := range writers {
-		c, notes, err := verifyChain(ctx, st, w, keys, &cache)
+		known[w] = true
+	}
+	for _, w := range writers {
+		c, notes, pruned, err := verifyChain(ctx, st, w, keys, &cache)
 		if err != nil {
 			return rep, err
+		}
+		// A chain that retention cut stays listed (its kept checkpoint and
+		// mark): one that is gone altogether was deleted.
+		for _, seq := range slices.Sorted(maps.Keys(pruned)) {
+			if gone := pruned[seq]; !known[gone] && c.Problem == "" {
+				c.Problem, c.BrokenSeq = fmt.Sprintf("event %d: retention cut chain %s, which is missing from the store (deleted whole?)", seq, gone), seq
+			}
 		}
 		rep.Chains = append(rep.Chains, c)
 		rep.Notes = append(rep.Notes, notes...)
@@ -58,19 +75,22 @@ func VerifyWitness(ctx context.Context, st Store, witnessFile string, pub ed2551
 	return Verify(ctx, st, pub, VerifyOptions{Witness: witnessFile})
 }
 
-func verifyChain(ctx context.Context, st Store, w string, keys []ed25519.PublicKey, cache *checkpointCache) (ChainReport, []string, error) {
+func verifyChain(ctx context.Context, st Store, w string, keys []ed25519.PublicKey, cache *checkpointCache) (ChainReport, []string, map[int64]string, error) {
 	cps, err := cache.get(w)
 	if err != nil {
-		return ChainReport{}, nil, err
+		return ChainReport{}, nil, nil, err
 	}
 	chk := newChainCheck(w, keys, cache.resolve, false)
+	if m, ok := cache.marks[w]; ok {
+		chk.mark = &m
+	}
 	for _, cp := range cps {
 		chk.checkpoint(cp)
 	}
 	for from := int64(1); !chk.broken(); {
 		page, err := st.Events(ctx, w, from, pageSize)
 		if err != nil {
-			return ChainReport{}, nil, fmt.Errorf("recording: verify: events of %s: %w", w, err)
+			return ChainReport{}, nil, nil, fmt.Errorf("recording: verify: events of %s: %w", w, err)
 		}
 		for _, e := range page {
 			chk.event(e)
@@ -82,9 +102,9 @@ func verifyChain(ctx context.Context, st Store, w string, keys []ed25519.PublicK
 	}
 	rep := chk.end()
 	if chk.err != nil {
-		return rep, nil, chk.err
+		return rep, nil, nil, chk.err
 	}
-	return rep, chk.notes, nil
+	return rep, chk.notes, chk.pruned, nil
 }
 
 // checkpointCache reads each writer's checkpoints once.
@@ -92,6 +112,7 @@ type checkpointCache struct {
 	st       Store
 	ctx      context.Context
 	byWriter map[string][]Checkpoint
+	marks    map[string]RetentionMark // retention marks by writer
 }
 
 func (c *checkpointCache) get(w string) ([]Checkpoint, error) {
@@ -163,6 +184,9 @@ func compareWitness(rep *Report, cache *checkpointCache, path string, keys []ed2
 func witnessCheckpoint(cache *checkpointCache, chains map[string]ChainReport, cp Checkpoint, keys []ed25519.PublicKey) string {
 	if !CheckSignature(cp, keys...) {
 		return fmt.Sprintf("checkpoint of %s at seq %d: the signature does not verify (not this trail's key?)", cp.Writer, cp.Seq)
+	}
+	if m, ok := cache.marks[cp.Writer]; ok && cp.Seq < m.Through && CheckRetentionMark(m, keys...) {
+		return "" // deleted by retention, which a signed mark says
 	}
 	hash, found, err := cache.resolve(cp.Writer, cp.Seq)
 	if err != nil {

@@ -21,6 +21,13 @@
 // both succeed. Waiters are woken by a Notifier (in-process now; PostgreSQL
 // LISTEN/NOTIFY across replicas later), never by polling.
 //
+// Every refusal has one kind a surface branches on with errors.Is
+// (ErrRefused, ErrConflict, ErrInvalid, ErrUnavailable, ErrNotFound); its
+// message says what to do. WatchGrant tells the guard when a grant ends
+// (on time or revoked, on any replica), so live sessions can be cut; an
+// Estimator, supplied by the engine that knows the upstream, guesses the
+// rows an operation would change without running it.
+//
 // It fails closed: a store or recording error refuses the vote, the
 // creation, or the consumption it was deciding.
 package review

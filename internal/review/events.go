@@ -19,7 +19,7 @@ func (s *Service) record(ctx context.Context, typ string, r Review, actor identi
 	})
 	if err := c.Wait(ctx); err != nil {
 		s.log.Error("review event not recorded", "event", typ, "review", r.ID, "err", err)
-		return fmt.Errorf("the recording failed, so review %s was not changed further; retry, and tell an operator if it persists: %w", r.ID, err)
+		return typed(ErrUnavailable, fmt.Errorf("the recording failed, so review %s was not changed further; retry, and tell an operator if it persists: %w", r.ID, err))
 	}
 	return nil
 }

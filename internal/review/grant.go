@@ -21,7 +21,7 @@ func (s *Service) RevokeGrant(ctx context.Context, id string, by Actor) (Review,
 		return r, err
 	}
 	if r.Type != TypeGrant {
-		return r, fmt.Errorf("%s: %w", id, errNotGrant)
+		return r, typed(ErrConflict, fmt.Errorf("%s: %w", id, errNotGrant))
 	}
 	p, err := s.policy(r.Resource)
 	if err != nil {
@@ -29,14 +29,14 @@ func (s *Service) RevokeGrant(ctx context.Context, id string, by Actor) (Review,
 	}
 	who := by.Identity
 	if !who.Same(r.Initiator) && !p.IsApprover(who) && !who.HasRole(identity.RoleAdmin) {
-		return r, fmt.Errorf("%s may not revoke grant %s: only its initiator, an approver of %s or an admin may", who.Display(), id, r.Resource)
+		return r, refused("%s may not revoke grant %s: only its initiator, an approver of %s or an admin may", who.Display(), id, r.Resource)
 	}
 	ok, err := s.store.RevokeGrant(ctx, id, who.Key(), now)
 	if err != nil {
 		return r, storeErr(err)
 	}
 	if !ok {
-		return r, fmt.Errorf("grant %s is %s; only an active grant can be revoked", id, r.Status)
+		return r, conflict("grant %s is %s; only an active grant can be revoked", id, r.Status)
 	}
 	r.Status, r.RevokedAt, r.RevokedBy = StatusRevoked, now, who.Key()
 	if err := s.record(ctx, recording.TypeGrantEnded, r, who, map[string]any{"revoked_by": who.Display()}); err != nil {

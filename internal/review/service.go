@@ -122,35 +122,35 @@ func (s *Service) Create(ctx context.Context, req Request) (Review, error) {
 
 func checkRequest(p *policy.Policy, req Request) error {
 	if req.Initiator.Issuer == "" || req.Initiator.Subject == "" {
-		return errors.New("a review needs an initiator with an issuer and a subject")
+		return invalid("a review needs an initiator with an issuer and a subject")
 	}
 	switch req.Type {
 	case TypeOperation, TypeBreakglass:
 		if len(req.Digest) == 0 {
-			return errors.New("an operation review needs the operation's digest")
+			return invalid("an operation review needs the operation's digest")
 		}
 	case TypeGrant:
 		return checkGrant(p, req)
 	default:
-		return fmt.Errorf("unknown review type %q", req.Type)
+		return invalid("unknown review type %q", req.Type)
 	}
 	return nil
 }
 
 func checkGrant(p *policy.Policy, req Request) error {
 	if !p.MayConnect(req.Initiator) {
-		return fmt.Errorf("%s may not connect to %s, so no grant can be requested; ask an admin for access", req.Initiator.Display(), p.Resource)
+		return refused("%s may not connect to %s, so no grant can be requested; ask an admin for access", req.Initiator.Display(), p.Resource)
 	}
 	if len(req.Access) == 0 {
-		return fmt.Errorf("a grant needs at least one access; %s allows %v", p.Resource, p.GrantAllow)
+		return refused("a grant needs at least one access; %s allows %v", p.Resource, p.GrantAllow)
 	}
 	for _, a := range req.Access {
 		if !p.MayGrant(a) {
-			return fmt.Errorf("%q cannot be granted on %s; grants.allow is %v", a, p.Resource, p.GrantAllow)
+			return refused("%q cannot be granted on %s; grants.allow is %v", a, p.Resource, p.GrantAllow)
 		}
 	}
 	if req.Duration <= 0 || req.Duration > p.GrantMax {
-		return fmt.Errorf("a grant on %s lasts more than 0 and at most %s (grants.max_duration); asked for %s", p.Resource, p.GrantMax, req.Duration)
+		return refused("a grant on %s lasts more than 0 and at most %s (grants.max_duration); asked for %s", p.Resource, p.GrantMax, req.Duration)
 	}
 	return nil
 }
@@ -183,7 +183,7 @@ func personOf(id identity.Identity) identity.Identity {
 func newID(t Type) (string, error) {
 	var b [5]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("review id: %w", err)
+		return "", typed(ErrUnavailable, fmt.Errorf("review id: %w", err))
 	}
 	prefix := "r-"
 	if t == TypeGrant {
@@ -242,11 +242,11 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Review, error) {
 func (s *Service) policy(resource string) (*policy.Policy, error) {
 	p, ok := s.policies[resource]
 	if !ok || p == nil {
-		return nil, fmt.Errorf("resource %q is not configured", resource)
+		return nil, invalid("resource %q is not configured on this gateway; ask an admin which resources exist", resource)
 	}
 	return p, nil
 }
 
 func storeErr(err error) error {
-	return fmt.Errorf("the review store failed, so nothing was decided; retry, and tell an operator if it persists: %w", err)
+	return typed(ErrUnavailable, fmt.Errorf("the review store failed, so nothing was decided; retry, and tell an operator if it persists: %w", err))
 }

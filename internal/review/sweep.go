@@ -115,4 +115,3 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 		}
 	}
 }
-

@@ -3,7 +3,6 @@ package review
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
@@ -52,7 +51,7 @@ func (s *Service) vote(ctx context.Context, reviewID string, by Actor, comment s
 	ok, err := s.store.AddVote(ctx, v, now)
 	switch {
 	case errors.Is(err, ErrDuplicate):
-		return r, fmt.Errorf("%s already voted on review %s; one person counts once", by.Identity.Display(), r.ID)
+		return r, conflict("%s already voted on review %s; one person counts once", by.Identity.Display(), r.ID)
 	case err != nil:
 		return r, storeErr(err)
 	case !ok:
@@ -66,20 +65,20 @@ func (s *Service) mayVote(r Review, p *policy.Policy, by Actor, now time.Time) e
 	who := by.Identity.Display()
 	switch {
 	case r.Status != StatusPending:
-		return fmt.Errorf("review %s is %s; only a pending review can be decided", r.ID, r.Status)
+		return conflict("review %s is %s; only a pending review can be decided", r.ID, r.Status)
 	case !slices.Contains(by.Scopes, identity.ScopeAPI):
-		return fmt.Errorf("this token cannot vote: only an API token from 'countersign login' can; a resource token is only a database password")
+		return refused("this token cannot vote: only an API token from 'countersign login' can; a resource token is only a database password")
 	case by.Identity.Same(r.Initiator):
-		return fmt.Errorf("%s initiated review %s and cannot decide it; another approver from %v must", who, r.ID, r.Approvers)
+		return refused("%s initiated review %s and cannot decide it; another approver from %v must", who, r.ID, r.Approvers)
 	case !p.IsApprover(by.Identity):
-		return fmt.Errorf("%s may not decide reviews on %s: that needs the approver role and membership of one of %v", who, r.Resource, p.Approvers)
+		return refused("%s may not decide reviews on %s: that needs the approver role and membership of one of %v", who, r.Resource, p.Approvers)
 	}
 	if err := s.freshEnough(by.Identity, now); err != nil {
-		return err
+		return typed(ErrRefused, err)
 	}
 	for _, v := range r.Votes {
 		if v.Voter.Same(by.Identity) {
-			return fmt.Errorf("%s already voted on review %s; one person counts once", who, r.ID)
+			return conflict("%s already voted on review %s; one person counts once", who, r.ID)
 		}
 	}
 	return nil
@@ -171,5 +170,5 @@ func (s *Service) notOpen(ctx context.Context, id string) (Review, error) {
 	if err != nil {
 		return r, err
 	}
-	return r, fmt.Errorf("review %s is %s; only a pending review can be decided", id, r.Status)
+	return r, conflict("review %s is %s; only a pending review can be decided", id, r.Status)
 }

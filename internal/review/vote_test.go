@@ -48,6 +48,9 @@ func TestVoteRefusals(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.want) {
 					t.Fatalf("err = %v, want %q", err, tt.want)
 				}
+				if !errors.Is(err, review.ErrRefused) || errors.Is(err, review.ErrConflict) {
+					t.Fatalf("a segregation-of-duties refusal is not of kind ErrRefused alone: %v", err)
+				}
 				got, err := e.svc.Get(context.Background(), r.ID)
 				if err != nil || got.Status != review.StatusPending || len(got.Votes) != 0 {
 					t.Fatalf("review changed: %+v %v", got, err)
@@ -282,5 +285,104 @@ func TestBreakglassReviewAcknowledged(t *testing.T) {
 	}
 	if _, ok, _ := e.svc.Consume(ctx, "pg-prod", []byte("d"), alice, "s"); ok {
 		t.Fatal("an acknowledged break-glass review was usable as an approval")
+	}
+}
+
+// failingStore is the real store whose clock stops answering on demand.
+type failingStore struct {
+	review.Store
+	mu   sync.Mutex
+	fail bool
+}
+
+func (f *failingStore) Now(ctx context.Context) (time.Time, error) {
+	f.mu.Lock()
+	fail := f.fail
+	f.mu.Unlock()
+	if fail {
+		return time.Time{}, errors.New("connection refused")
+	}
+	return f.Store.Now(ctx)
+}
+
+// TestErrorKinds: every refusal has exactly one kind a surface can branch
+// on, and its message still says what to do.
+func TestErrorKinds(t *testing.T) {
+	ctx := context.Background()
+	kinds := []error{review.ErrRefused, review.ErrConflict, review.ErrInvalid, review.ErrUnavailable, review.ErrNotFound}
+	tests := []struct {
+		name string
+		do   func(t *testing.T, e *env, fs *failingStore) error
+		kind error
+		msg  string
+	}{
+		{"self approval", func(t *testing.T, e *env, _ *failingStore) error {
+			_, err := e.svc.Approve(ctx, e.create(t, alice, "UPDATE t SET a = 1").ID, api(alice), "")
+			return err
+		}, review.ErrRefused, "cannot decide it"},
+		{"second vote", func(t *testing.T, e *env, _ *failingStore) error {
+			r := e.create(t, alice, "UPDATE t SET a = 1")
+			if _, err := e.svc.Approve(ctx, r.ID, api(bob), ""); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.svc.Approve(ctx, r.ID, api(bob), "")
+			return err
+		}, review.ErrConflict, "already voted"},
+		{"decided review", func(t *testing.T, e *env, _ *failingStore) error {
+			r := e.create(t, alice, "UPDATE t SET a = 1")
+			if _, err := e.svc.Reject(ctx, r.ID, api(bob), ""); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.svc.Approve(ctx, r.ID, api(carol), "")
+			return err
+		}, review.ErrConflict, "only a pending review"},
+		{"unknown review", func(t *testing.T, e *env, _ *failingStore) error {
+			_, err := e.svc.Approve(ctx, "r-nope", api(bob), "")
+			return err
+		}, review.ErrNotFound, "reviews list"},
+		{"grant beyond the limit", func(t *testing.T, e *env, _ *failingStore) error {
+			_, err := e.svc.Create(ctx, review.Request{Type: review.TypeGrant, Resource: "pg-prod", Initiator: alice,
+				Access: []string{"write"}, Duration: 100 * time.Hour})
+			return err
+		}, review.ErrRefused, "grants.max_duration"},
+		{"revoke an operation review", func(t *testing.T, e *env, _ *failingStore) error {
+			_, err := e.svc.RevokeGrant(ctx, e.create(t, alice, "UPDATE t SET a = 1").ID, api(admin))
+			return err
+		}, review.ErrConflict, "only a grant"},
+		{"unknown resource", func(t *testing.T, e *env, _ *failingStore) error {
+			_, err := e.svc.Create(ctx, review.Request{Type: review.TypeOperation, Resource: "pg-nope", Initiator: alice, Digest: []byte("d")})
+			return err
+		}, review.ErrInvalid, "not configured"},
+		{"store down", func(t *testing.T, e *env, fs *failingStore) error {
+			r := e.create(t, alice, "UPDATE t SET a = 1")
+			fs.mu.Lock()
+			fs.fail = true
+			fs.mu.Unlock()
+			_, err := e.svc.Approve(ctx, r.ID, api(bob), "")
+			return err
+		}, review.ErrUnavailable, "retry"},
+		{"recording down", func(t *testing.T, e *env, _ *failingStore) error {
+			r := e.create(t, alice, "UPDATE t SET a = 1")
+			e.rec.mu.Lock()
+			e.rec.fail = true
+			e.rec.mu.Unlock()
+			_, err := e.svc.Approve(ctx, r.ID, api(bob), "")
+			return err
+		}, review.ErrUnavailable, "recording failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := &failingStore{Store: openStore(t)}
+			e := newEnv(t, setup{store: fs, approvals: 2})
+			err := tt.do(t, e, fs)
+			if err == nil || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("err = %v, want a message with %q", err, tt.msg)
+			}
+			for _, k := range kinds {
+				if errors.Is(err, k) != (k == tt.kind) {
+					t.Errorf("errors.Is(err, %v) = %v; err = %v", k, errors.Is(err, k), err)
+				}
+			}
+		})
 	}
 }

@@ -30,7 +30,8 @@ type MySQLOptions struct {
 // own comment scan (see mysqlVariants). It is safe for concurrent use.
 type MySQLClassifier struct {
 	allowFuncs map[string]bool
-	cache      *lru[*myAnalysis]
+	cache      *lru[*myAnalysis] // by exact text
+	shapes     *lru[*myAnalysis] // by mysqlLiteralKey, shapeable analyses only
 	parsers    sync.Pool
 }
 
@@ -46,6 +47,9 @@ type MySQLStatement struct {
 	// LoadLocal is LOAD DATA LOCAL INFILE: the server will ask the client
 	// for a file.
 	LoadLocal bool
+	// LoadFile is the file a LOAD DATA LOCAL names, as written: the only
+	// file the server may ask the client for.
+	LoadFile string
 	// Schemas are the schemas the statement names explicitly (qualified
 	// table, column and function names, USE, CREATE/ALTER/DROP DATABASE,
 	// SHOW ... FROM db), as written; unqualified names use the current
@@ -78,6 +82,14 @@ type MySQLSetting struct {
 	Value string // as written when a literal; "" for an expression
 	// Default is SET x = DEFAULT.
 	Default bool
+	// Tokenizing is set when the value would make the server read
+	// statement text differently from the gateway, or may: an sql_mode
+	// with ANSI_QUOTES, NO_BACKSLASH_ESCAPES and the like, a character set
+	// other than UTF-8, or any value not written as a literal (an
+	// expression, a parameter). Invariant 8: the engine refuses such a
+	// SET outright; no approval can make the gateway read the session's
+	// later statements right.
+	Tokenizing bool
 }
 
 // NewMySQL returns a classifier with its own cache.
@@ -86,7 +98,8 @@ func NewMySQL(opts MySQLOptions) *MySQLClassifier {
 	if size == 0 {
 		size = 10000
 	}
-	m := &MySQLClassifier{allowFuncs: setOf(opts.AllowFunctions...), cache: newLRU[*myAnalysis](size)}
+	m := &MySQLClassifier{allowFuncs: setOf(opts.AllowFunctions...), cache: newLRU[*myAnalysis](size),
+		shapes: newLRU[*myAnalysis](size)}
 	m.parsers.New = func() any { return parser.New() }
 	return m
 }
@@ -116,8 +129,20 @@ func (m *MySQLClassifier) analyze(text string) *myAnalysis {
 	if a, ok := m.cache.get(text); ok {
 		return a
 	}
+	// Shapes live in their own cache: an exact text can never be looked
+	// up as a key, nor a key as a text.
+	key, keyed := mysqlLiteralKey(text)
+	if keyed {
+		if a, ok := m.shapes.get(key); ok {
+			m.cache.put(text, a)
+			return a
+		}
+	}
 	a := m.parse(text)
 	m.cache.put(text, a)
+	if keyed && mysqlShapeable(a) {
+		m.shapes.put(key, a)
+	}
 	return a
 }
 
@@ -139,8 +164,10 @@ func (m *MySQLClassifier) parse(text string) *myAnalysis {
 		return myUnknown(why)
 	}
 	var out *myAnalysis
+	anyTokenizing := false
 	for _, v := range variants {
 		a := m.parseOne(v)
+		anyTokenizing = anyTokenizing || tokenizing(a.stmts)
 		if out == nil {
 			out = a
 			continue
@@ -156,6 +183,12 @@ func (m *MySQLClassifier) parse(text string) *myAnalysis {
 		out = &myAnalysis{c: combine([]Classification{out.c, a.c}), stmts: a.stmts}
 		out.c.Statements = a.c.Statements
 	}
+	if anyTokenizing && !tokenizing(out.stmts) {
+		// The engine refuses a Tokenizing setting in the statements it
+		// gets, which are the last variant's; one only another variant
+		// has leaves nothing for it to see.
+		return myUnknown("executable comments change how the session reads text depending on the server's version")
+	}
 	return out
 }
 
@@ -164,6 +197,19 @@ func (m *MySQLClassifier) parse(text string) *myAnalysis {
 // safe one changes nothing the gateway reads.
 func sameState(a, b []MySQLStatement) bool {
 	return strings.Join(uses(a), "\x00") == strings.Join(uses(b), "\x00")
+}
+
+// tokenizing reports whether any statement changes how text is read.
+
+func tokenizing(stmts []MySQLStatement) bool {
+	for _, s := range stmts {
+		for _, set := range s.Settings {
+			if set.Tokenizing {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func uses(stmts []MySQLStatement) []string {

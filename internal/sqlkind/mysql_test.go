@@ -150,10 +150,14 @@ func TestMySQLClassify(t *testing.T) {
 		{"sql_mode oracle", "SET sql_mode = ORACLE", Unknown, nil},
 		{"sql_mode expr", "SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')", Unknown, nil},
 		{"sql_mode var", "SET sql_mode = @m", Unknown, nil},
+		{"sql_mode only when a comment is dropped", "SET sql_mode = /*!50000 DEFAULT, @x = */ 'ANSI_QUOTES'", Unknown, nil},
 		{"names latin1", "SET NAMES latin1", Unknown, nil},
 		{"names gbk", "SET NAMES gbk", Unknown, nil},
 		{"charset sjis", "SET CHARACTER SET sjis", Unknown, nil},
 		{"character_set_client", "SET character_set_client = 'big5'", Unknown, nil},
+		{"results utf16 via a parameter", "SET character_set_results = ?", Unknown, nil},
+		{"sql_mode via a parameter", "SET sql_mode = ?", Unknown, nil},
+		{"time_zone via a parameter", "SET time_zone = ?", Read, nil},
 		{"read then unknown", "SELECT 1; SET foreign_key_checks = 0", Unknown, nil},
 		{"mariadb comment", "SELECT 1 /*M!100100 , LOAD_FILE('/etc/passwd') */", Unknown, nil},
 		{"mariadb exec drop", "SELECT 1; /*M!100000 DROP DATABASE d */", Schema, nil},
@@ -253,6 +257,55 @@ func TestMySQLSchemas(t *testing.T) {
 		}
 		if strings.Join(got, ",") != tc.want {
 			t.Errorf("%q: schemas %q, want %q", tc.text, got, tc.want)
+		}
+	}
+}
+
+// TestMySQLTokenizingSettings: the settings the engine refuses outright
+// (invariant 8) are marked, and harmless ones are not.
+func TestMySQLTokenizingSettings(t *testing.T) {
+	t.Parallel()
+	m := NewMySQL(MySQLOptions{})
+	tests := []struct {
+		text string
+		want bool
+	}{
+		{"SET sql_mode = 'ANSI_QUOTES'", true},
+		{"SET SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_BACKSLASH_ESCAPES'", true},
+		{"SET @@sql_mode = 'ANSI'", true},
+		{"SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')", true},
+		{"SET sql_mode = @m", true},
+		{"SET sql_mode = ?", true},
+		{"SET NAMES gbk", true},
+		{"SET CHARACTER SET latin1", true},
+		{"SET NAMES 'latin1' COLLATE 'latin1_swedish_ci'", true},
+		// "SET NAMES sjis" does not parse (TiDB knows no sjis): Unknown,
+		// with no statement to mark; the engine checks the session after
+		// an Unknown ran.
+		{"SET character_set_client = 'big5'", true},
+		{"SET character_set_results = 'utf16'", true},
+		{"SET character_set_results = ?", true},
+		{"SET collation_connection = 'gbk_chinese_ci'", true},
+		{"SET autocommit = 0, sql_mode = 'ANSI_QUOTES'", true},
+		{"SET /*!50000 sql_mode = 'ANSI_QUOTES', */ autocommit = 1", true},
+		{"SET sql_mode = /*!50000 'x', @a = */ 'ANSI_QUOTES'", true},
+		{"SET sql_mode = 'ANSI_QUOTES' /*!50000 , sql_mode = DEFAULT */", true},
+		{"SET sql_mode = 'STRICT_TRANS_TABLES'", false},
+		{"SET sql_mode = DEFAULT", false},
+		{"SET NAMES utf8mb4", false},
+		{"SET character_set_results = NULL", false},
+		{"SET time_zone = ?", false},
+		{"SET foreign_key_checks = 0", false},
+	}
+	for _, tc := range tests {
+		got := false
+		for _, st := range m.Statements(tc.text) {
+			for _, set := range st.Settings {
+				got = got || set.Tokenizing
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%q: tokenizing %v, want %v", tc.text, got, tc.want)
 		}
 	}
 }

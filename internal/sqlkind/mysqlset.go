@@ -89,8 +89,9 @@ func (w *myWalk) assignmentKind(v *ast.VariableAssignment, r *MySQLStatement) (K
 	switch {
 	case name == strings.ToLower(ast.SetNames), name == strings.ToLower(ast.SetCharset):
 		cs, ok := setLiteral(v.Value)
-		r.Settings = append(r.Settings, MySQLSetting{Name: "character_set_client", Value: cs})
-		if !ok || !MySQLSafeCharset(cs) {
+		bad := !ok || !MySQLSafeCharset(cs)
+		r.Settings = append(r.Settings, MySQLSetting{Name: "character_set_client", Value: cs, Tokenizing: bad})
+		if bad {
 			return Unknown, fmt.Sprintf("character set %q is not allowed: the gateway reads statements as utf8mb4; use SET NAMES utf8mb4", cs)
 		}
 		return Read, ""
@@ -104,12 +105,14 @@ func (w *myWalk) assignmentKind(v *ast.VariableAssignment, r *MySQLStatement) (K
 	}
 	val, literal := setLiteral(v.Value)
 	r.Settings = append(r.Settings, MySQLSetting{Name: name, Value: val, Default: isDefault(v.Value)})
+	set := &r.Settings[len(r.Settings)-1]
 	switch name {
 	case "sql_mode":
 		if isDefault(v.Value) {
 			return Read, ""
 		}
 		if !literal || !MySQLSafeSQLMode(val) {
+			set.Tokenizing = true
 			return Unknown, "sql_mode may only be set to a literal list of modes that keep quoting as is " +
 				"(no ANSI_QUOTES, NO_BACKSLASH_ESCAPES, IGNORE_SPACE, ANSI or ORACLE)"
 		}
@@ -118,6 +121,7 @@ func (w *myWalk) assignmentKind(v *ast.VariableAssignment, r *MySQLStatement) (K
 		if isDefault(v.Value) || (literal && (MySQLSafeCharset(val) || safeCollation(val) || (name == "character_set_results" && isNullish(val)))) {
 			return Read, ""
 		}
+		set.Tokenizing = true
 		return Unknown, fmt.Sprintf("%s must stay utf8mb4: the gateway reads statements and results as UTF-8", name)
 	}
 	if !mysqlReadSettings[name] {
@@ -146,6 +150,10 @@ func setLiteral(e ast.ExprNode) (string, bool) {
 	switch x := e.(type) {
 	case nil:
 		return "", true
+	case ast.ParamMarkerExpr:
+		// A prepared statement's "SET character_set_results = ?": the
+		// value arrives with each execute, unseen by the classification.
+		return "", false
 	case ast.ValueExpr:
 		if x.GetValue() == nil {
 			return "null", true

@@ -22,7 +22,7 @@ func (m *MySQLClassifier) stmtKind(s ast.StmtNode, r *MySQLStatement, w *myWalk)
 		if x.FileLocRef != ast.FileLocClient {
 			return Unknown, "LOAD DATA INFILE without LOCAL reads a file on the database server"
 		}
-		r.LoadLocal = true
+		r.LoadLocal, r.LoadFile = true, x.Path
 		return Write, "LOAD DATA LOCAL INFILE writes rows the gateway cannot see when it decides"
 	case *ast.ExplainStmt:
 		if !x.Analyze {

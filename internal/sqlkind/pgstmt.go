@@ -52,6 +52,9 @@ func (p *PostgresClassifier) classifyStmt(raw *pg.RawStmt) stmtResult {
 	var w pgWalk
 	r.Kind, r.Reason = p.stmtKind(raw.Stmt, &r, &w)
 	r.Statements = 1
+	if c := raw.Stmt.GetCopyStmt(); c != nil && c.IsFrom && c.Filename == "" && !c.IsProgram {
+		r.CopyIn = true
+	}
 	r.Objects = sortedUnique(w.objects)
 	r.Functions = sortedUnique(w.functions)
 	r.Operators = sortedUnique(w.operators)

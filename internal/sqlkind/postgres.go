@@ -195,6 +195,7 @@ func combine(parts []Classification) Classification {
 		}
 		c.Kind = Max(c.Kind, s.Kind)
 		c.pending = Max(c.pending, s.pending)
+		c.CopyIn = c.CopyIn || s.CopyIn
 		c.Statements += s.Statements
 		c.Objects = append(c.Objects, s.Objects...)
 		c.Functions = append(c.Functions, s.Functions...)

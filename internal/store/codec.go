@@ -26,13 +26,14 @@ type identitySnapshot struct {
 	Roles         []identity.Role `json:"roles"`
 	Source        identity.Source `json:"source,omitempty"`
 	AuthTime      time.Time       `json:"auth_time,omitzero"`
+	Breakglass    string          `json:"breakglass,omitempty"`
 }
 
 func encodeIdentity(id identity.Identity) ([]byte, error) {
 	return json.Marshal(identitySnapshot{
 		Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, EmailVerified: id.EmailVerified,
 		Name: id.Name, Groups: orEmpty(id.Groups), Roles: orEmpty(id.Roles), Source: id.Source,
-		AuthTime: id.AuthTime.UTC(),
+		AuthTime: id.AuthTime.UTC(), Breakglass: id.Breakglass,
 	})
 }
 
@@ -44,7 +45,7 @@ func decodeIdentity(b []byte) (identity.Identity, error) {
 	return identity.Identity{
 		Issuer: s.Issuer, Subject: s.Subject, Email: s.Email, EmailVerified: s.EmailVerified,
 		Name: s.Name, Groups: orNil(s.Groups), Roles: orNil(s.Roles), Source: s.Source,
-		AuthTime: s.AuthTime,
+		AuthTime: s.AuthTime, Breakglass: s.Breakglass,
 	}, nil
 }
 

@@ -2,50 +2,14 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
-	"time"
 
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/store/storetest"
-	"github.com/jackc/pgx/v5"
 )
 
-// pgAdmin is the test server; CI starts it. Unreachable is a failure.
-const pgAdmin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-
 // freshDatabase creates cs_store_test_<random> and drops it when tb ends.
-func freshDatabase(tb testing.TB) string {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, pgAdmin)
-	if err != nil {
-		tb.Fatalf("PostgreSQL test server at %s: %v (start it; these tests do not skip)", pgAdmin, err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "cs_store_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("create database %s: %v", name, err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		admin, err := pgx.Connect(ctx, pgAdmin)
-		if err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer admin.Close(ctx)
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	return "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
-}
+func freshDatabase(tb testing.TB) string { return storetest.PostgresDatabase(tb, "cs_store_test") }
 
 func openPostgres(t *testing.T) store.Store {
 	t.Helper()

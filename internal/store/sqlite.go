@@ -26,8 +26,8 @@ type SQLite struct {
 	w    *sql.DB // exactly one connection: every write
 	r    *sql.DB // read-only connections
 
-	insertEvent *sql.Stmt // prepared on w
-	known       sync.Map  // writers registered by this process
+	appends appendPath // the recording's append statements (sqlite_events.go)
+	known   sync.Map   // writers registered by this process
 }
 
 var _ Store = (*SQLite)(nil)
@@ -86,12 +86,6 @@ func (s *SQLite) open(ctx context.Context) error {
 		return fmt.Errorf("store: opening %s for reading: %w", s.path, err)
 	}
 	s.r.SetMaxOpenConns(max(2, runtime.GOMAXPROCS(0)))
-	s.insertEvent, err = s.w.PrepareContext(ctx, `INSERT INTO events
-		(writer, seq, time, type, session, resource, actor, data, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("store: preparing statements: %w", err)
-	}
 	return nil
 }
 
@@ -118,8 +112,8 @@ func (s *SQLite) Ping(ctx context.Context) error {
 // file when the last connection closes.
 func (s *SQLite) Close() error {
 	var errs []error
-	if s.insertEvent != nil {
-		errs = append(errs, s.insertEvent.Close())
+	if s.w != nil {
+		errs = append(errs, s.closeAppends())
 	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())

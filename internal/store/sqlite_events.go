@@ -3,36 +3,86 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"math/bits"
+	"strings"
+	"sync"
 
 	"github.com/countersign/countersign/internal/recording"
 )
 
+// insertChunks is the number of multi-row insert statements: they insert
+// 1, 2, 4, ... 64 events each, so a group commit of n events runs about
+// log2(n) statements instead of n. Each statement executed has a fixed
+// cost in the driver (argument conversion, a VM reset) that is large next
+// to inserting one small row.
+const insertChunks = 7
+
+// sqliteEventValues is the number of values one event row binds.
+const sqliteEventValues = 10
+
+// appendPath holds the recording's insert statements, prepared on the
+// writer's driver connection (they belong to that connection and are
+// prepared again if database/sql ever replaces it).
+type appendPath struct {
+	mu      sync.Mutex
+	conn    any // the driver connection the statements were prepared on
+	inserts [insertChunks]driver.Stmt
+	args    []driver.NamedValue
+}
+
+// appendConn is what AppendEvents needs of the driver's connection.
+type appendConn interface {
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+}
+
 // AppendEvents stores the batch in one transaction on the writer
-// connection with a prepared statement; synchronous=FULL makes it durable
-// when Commit returns. An existing (writer, seq) fails the whole batch
-// with ErrDuplicate.
+// connection; synchronous=FULL makes it durable when it returns. An
+// existing (writer, seq) fails the whole batch with ErrDuplicate.
+//
+// It runs on the driver connection itself rather than through a sql.Tx:
+// this is the recording's group commit, on the path of every operation,
+// and database/sql gives a transaction a cancelable context, for which the
+// driver starts a goroutine per statement to interrupt it. The statements
+// run without a context instead; ctx bounds the wait for the connection,
+// and the only wait after that, for SQLite's lock, is bounded by
+// busy_timeout (one process owns the file, and WAL readers never block the
+// writer).
 func (s *SQLite) AppendEvents(ctx context.Context, events []recording.Stored) error {
 	if len(events) == 0 {
 		return nil
 	}
-	var added []string
-	err := s.writeTx(ctx, func(tx *sql.Tx) (err error) {
-		if added, err = s.addWriters(ctx, tx, events); err != nil {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: appending events: %w", err)
+	}
+	var now int64
+	if s.hasNewWriter(events) {
+		t, err := s.Now(ctx)
+		if err != nil {
 			return err
 		}
-		stmt := tx.StmtContext(ctx, s.insertEvent)
-		for _, e := range events {
-			at, err := toNanos(e.Time)
-			if err != nil {
-				return err
-			}
-			if _, err := stmt.ExecContext(ctx, e.Writer, e.Seq, at, e.Type, e.Session, e.Resource,
-				e.Actor, []byte(e.Data), e.PrevHash, e.Hash); err != nil {
-				return sqliteDuplicate(err, fmt.Sprintf("appending event %s/%d", e.Writer, e.Seq))
-			}
+		now = t.UnixNano()
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: appending events: %w", err)
+	}
+	defer conn.Close()
+	var added []string
+	err = conn.Raw(func(dc any) error {
+		c, ok := dc.(appendConn)
+		if !ok {
+			return fmt.Errorf("store: the SQLite driver's connection is a %T, which cannot run the recording's appends", dc)
 		}
-		return nil
+		s.appends.mu.Lock()
+		defer s.appends.mu.Unlock()
+		var err error
+		added, err = s.appendTx(c, events, now)
+		return err
 	})
 	if err == nil {
 		// Remembered only once committed: a rolled-back batch must
@@ -42,6 +92,135 @@ func (s *SQLite) AppendEvents(ctx context.Context, events []recording.Stored) er
 		}
 	}
 	return err
+}
+
+// appendTx is one transaction: the batch's new writers, then its events.
+// The caller holds s.appends.mu.
+func (s *SQLite) appendTx(c appendConn, events []recording.Stored, now int64) (added []string, err error) {
+	bg := context.Background() // see AppendEvents
+	if err := s.prepareAppends(bg, c); err != nil {
+		return nil, err
+	}
+	tx, err := c.BeginTx(bg, driver.TxOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("store: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	last := ""
+	for i, e := range events {
+		if (i > 0 && e.Writer == last) || s.isKnown(e.Writer) {
+			continue
+		}
+		last = e.Writer
+		if _, err := c.ExecContext(bg, `INSERT INTO writers (writer, created_at) VALUES (?, ?)
+			ON CONFLICT (writer) DO NOTHING`, []driver.NamedValue{{Ordinal: 1, Value: e.Writer}, {Ordinal: 2, Value: now}}); err != nil {
+			return nil, fmt.Errorf("store: registering writer %s: %w", e.Writer, err)
+		}
+		added = append(added, e.Writer)
+	}
+	for rest := events; len(rest) > 0; {
+		k := min(bits.Len(uint(len(rest)))-1, insertChunks-1)
+		chunk := rest[:1<<k]
+		rest = rest[len(chunk):]
+		args := s.appends.args[:0]
+		for _, e := range chunk {
+			at, err := toNanos(e.Time)
+			if err != nil {
+				return nil, err
+			}
+			for _, v := range [sqliteEventValues]driver.Value{e.Writer, e.Seq, at, e.Type, e.Session, e.Resource,
+				e.Actor, []byte(e.Data), e.PrevHash, e.Hash} {
+				args = append(args, driver.NamedValue{Ordinal: len(args) + 1, Value: v})
+			}
+		}
+		s.appends.args = args
+		_, err := s.appends.inserts[k].(driver.StmtExecContext).ExecContext(bg, args)
+		clear(args) // the batch's bytes are not kept until the next one
+		if err != nil {
+			return nil, sqliteDuplicate(err, fmt.Sprintf("appending events %s/%d-%d", chunk[0].Writer, chunk[0].Seq, chunk[len(chunk)-1].Seq))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: commit: %w", err)
+	}
+	return added, nil
+}
+
+func (s *SQLite) isKnown(w string) bool {
+	_, ok := s.known.Load(w)
+	return ok
+}
+
+// hasNewWriter reports whether the batch names a writer this process has
+// not registered. A batch nearly always holds one writer, registered
+// long ago.
+func (s *SQLite) hasNewWriter(events []recording.Stored) bool {
+	for i, e := range events {
+		if (i == 0 || e.Writer != events[i-1].Writer) && !s.isKnown(e.Writer) {
+			return true
+		}
+	}
+	return false
+}
+
+// prepareAppends prepares the multi-row inserts on c, unless they already
+// are. The caller holds s.appends.mu.
+func (s *SQLite) prepareAppends(ctx context.Context, c appendConn) error {
+	if s.appends.conn == c {
+		return nil
+	}
+	// Statements of a connection database/sql replaced are not closed: that
+	// connection and its statements are gone with it.
+	s.appends.conn, s.appends.inserts = nil, [insertChunks]driver.Stmt{}
+	for k := range s.appends.inserts {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO events (writer, seq, time, type, session, resource, actor, data, prev_hash, hash) VALUES `)
+		for i := range 1 << k {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString("(?,?,?,?,?,?,?,?,?,?)")
+		}
+		st, err := c.PrepareContext(ctx, q.String())
+		if err != nil {
+			for _, p := range s.appends.inserts[:k] {
+				p.Close()
+			}
+			s.appends.inserts = [insertChunks]driver.Stmt{}
+			return fmt.Errorf("store: preparing the recording's inserts: %w", err)
+		}
+		s.appends.inserts[k] = st
+	}
+	s.appends.conn = c
+	return nil
+}
+
+// closeAppends finalizes the insert statements on their own connection,
+// before the writer is closed. The connection is taken before the mutex,
+// in the order AppendEvents takes them.
+func (s *SQLite) closeAppends() error {
+	conn, err := s.w.Conn(context.Background())
+	if err != nil {
+		return nil // closed already: so are its statements
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		s.appends.mu.Lock()
+		defer s.appends.mu.Unlock()
+		if s.appends.conn == nil || dc != s.appends.conn {
+			return nil
+		}
+		var errs []error
+		for _, st := range s.appends.inserts {
+			errs = append(errs, st.Close())
+		}
+		s.appends.conn, s.appends.inserts = nil, [insertChunks]driver.Stmt{}
+		return errors.Join(errs...)
+	})
 }
 
 // addWriters registers each chain of the batch the first time it appears.

@@ -55,6 +55,14 @@ type Store interface {
 	AddCheckpoint(ctx context.Context, c Checkpoint) error
 	Checkpoints(ctx context.Context, writer string) ([]Checkpoint, error)
 
+	// Retention (recording.Pruner, retention.go, migration 00004): delete
+	// a chain's old events and checkpoints, and keep the signed mark that
+	// says how far.
+	DeleteEvents(ctx context.Context, writer string, throughSeq int64, limit int) (int64, error)
+	DeleteCheckpoints(ctx context.Context, writer string, beforeSeq int64, keep []int64) (int64, error)
+	PutRetentionMark(ctx context.Context, m RetentionMark) error
+	RetentionMarks(ctx context.Context) ([]RetentionMark, error)
+
 	// review.Store: reviews, their votes and grants (reviews_*.go,
 	// migration 00002_reviews). The review package defines what it needs.
 	review.Store

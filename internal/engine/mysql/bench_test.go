@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/recording"
@@ -128,4 +131,54 @@ func BenchmarkPointSelectPrepared(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkPointSelectRatio measures throughput with 8 concurrent
+// clients, alternating direct and gateway rounds so that both see the same
+// load from whatever else runs on the machine, and reports the median of
+// the rounds' ratios (gateway queries/s over direct queries/s) as
+// x_direct. It does its own rounds: run it with -benchtime 1x.
+//
+//	go test -run '^$' -bench PointSelectRatio -benchtime 1x ./internal/engine/mysql/
+func BenchmarkPointSelectRatio(b *testing.B) {
+	const clients, rounds, perRound = 8, 9, 4000
+	direct, gateway, table := benchSetup(b)
+	q := "SELECT c FROM " + table + " WHERE id = "
+	round := func(db *sql.DB) time.Duration {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := 0; w < clients; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var c string
+				for i := 0; i < perRound/clients; i++ {
+					if err := db.QueryRow(q + strconv.Itoa(1+rand.IntN(benchRows))).Scan(&c); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	round(direct) // warm both pools and the classifier
+	round(gateway)
+	var ratios []float64
+	var dq, gq float64
+	for b.Loop() {
+		ratios = ratios[:0]
+		dq, gq = 0, 0
+		for range rounds {
+			d, g := round(direct), round(gateway)
+			ratios = append(ratios, d.Seconds()/g.Seconds())
+			dq += perRound / d.Seconds()
+			gq += perRound / g.Seconds()
+		}
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "x_direct")
+	b.ReportMetric(dq/rounds, "direct_q/s")
+	b.ReportMetric(gq/rounds, "gateway_q/s")
 }

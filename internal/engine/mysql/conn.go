@@ -33,7 +33,8 @@ type conn struct {
 	salt   []byte
 	db     string // the schema the client asked for at connect
 
-	up *client.Conn
+	up   *client.Conn
+	intr interrupts // grant-end interrupts (interrupt.go)
 
 	// watched is the client connection under rd once the session runs
 	// (wait.go); nil before.
@@ -46,6 +47,10 @@ type conn struct {
 	prepared map[string]string // SQL-level PREPARE name FROM 'text', by lower-case name
 	status   uint16            // last upstream server status flags
 	upClosed bool
+	// unreadable is set when the upstream session took settings the
+	// gateway cannot follow (tokenizing.go): the next command ends the
+	// session with it.
+	unreadable string
 
 	closeOnce sync.Once
 	reason    atomic.Pointer[string]

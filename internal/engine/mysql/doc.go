@@ -28,8 +28,9 @@
 //	  │                              │ Guard.Connect (ERR 1227)
 //	  │                              │ record session.open, durable
 //	  │                              │ go-mysql client: native, ed25519, ───►│
-//	  │                              │ caching_sha2 (TLS, or refused: the RSA
-//	  │                              │ key is never fetched in the clear)
+//	  │                              │ caching_sha2 (TLS, or the key pinned in
+//	  │                              │ tls.server_public_key_file; never
+//	  │                              │ fetched in the clear: refused)
 //	  │                              │ SELECT @@SESSION.sql_mode: must be safe
 //	  │◄─ OK ────────────────────────│
 //
@@ -50,7 +51,15 @@
 // COM_PING, COM_SET_OPTION, COM_STMT_CLOSE and COM_STMT_RESET pass.
 // COM_CHANGE_USER, COM_BINLOG_DUMP(_GTID), COM_STMT_FETCH (cursors), MariaDB's
 // COM_STMT_BULK_EXECUTE and every other command are refused with ERR 1047;
-// the session goes on.
+// the session goes on. (Bulk execute needs an extended capability both
+// sides agree on, which go-mysql's client cannot ask the upstream for: see
+// comStmtBulkExecute.)
+//
+// Invariant 8 (tokenizing.go): a SET of an sql_mode or character set that
+// would make the server read text differently from the gateway is refused
+// outright (ERR 1231), the guard not asked; after an Unknown statement ran
+// (approved) and after COM_RESET_CONNECTION the upstream's settings are
+// read back, and a session the gateway cannot follow any more ends.
 //
 //	decide ─► Guard.Decide
 //	  hold  ─► wait silently (MySQL has no asynchronous notice; the wait shows
@@ -65,10 +74,12 @@
 //	           and the client gets an error)
 //	results ─► OK / ERR / result sets (SERVER_MORE_RESULTS_EXISTS loops),
 //	           column definitions and rows through the ResultFilter, row by
-//	           row, flushed in 64 KiB batches, never a whole result buffered
+//	           row, flushed in 64 KiB batches, never a whole result buffered;
+//	           with record.results, the first rows copied and masked for the
+//	           trail by Options.Capture (capture.go), kept with the outcome
 //	LOCAL INFILE request ─► passed to the client only for an allowed
-//	           LOAD DATA LOCAL statement; otherwise the upstream gets an
-//	           empty file and fails the statement
+//	           LOAD DATA LOCAL statement, and only for the file it names;
+//	           otherwise the upstream gets an empty file (loads nothing)
 //	then ─► Guard.Done and "operation.outcome"
 //
 // The session state bound into each digest is the current schema (from
@@ -78,10 +89,11 @@
 // # Clients
 //
 // The token is sent with mysql_clear_password, which is why it is asked for
-// only over TLS. The command lines (CA = the gateway's CA certificate):
+// only over TLS. The command lines (CA = the gateway's CA certificate;
+// docs/mysql.md has more):
 //
-//	mariadb -h HOST -P 13306 -u RESOURCE --password=$TOKEN --ssl --ssl-ca=CA --ssl-verify-server-cert [SCHEMA]
-//	mysql -h HOST -P 13306 -u RESOURCE --password=$TOKEN --ssl-mode=VERIFY_IDENTITY --ssl-ca=CA --enable-cleartext-plugin [SCHEMA]
+//	mariadb -h HOST -P 13306 -u RESOURCE --password=$TOKEN --ssl --ssl-ca=CA --ssl-verify-server-cert --comments [SCHEMA]
+//	mysql -h HOST -P 13306 -u RESOURCE --password=$TOKEN --ssl-mode=VERIFY_IDENTITY --ssl-ca=CA --enable-cleartext-plugin --comments [SCHEMA]
 //
 // MySQL's own client refuses the cleartext plugin unless given
 // --enable-cleartext-plugin (or LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1);
@@ -108,6 +120,19 @@
 // socket is read in the background (wait.go): a client that disconnects
 // ends the wait at once (the operation is recorded as refused with code
 // client_gone); bytes it pipelines are kept for the next command.
+//
+// # Grants ending (invariant 7)
+//
+// interrupt.go: when a grant that allowed operations of the session runs
+// out or is revoked, the guard calls the session's Interrupt. A statement
+// still running upstream is killed with KILL QUERY <thread id>, sent on a
+// short-lived second login with the resource's credentials (resent, a
+// bounded number of times, while the same operation runs: the server
+// forgets a kill that arrives before the statement does). Its ERR 1317
+// (70100) reaches the client with the grant's reason as its text. An
+// operation allowed under a grant that ended between the decision and its
+// start is withdrawn (code grant_ended, ERR 1142); the next operation is
+// decided anew and finds no grant.
 //
 // # Masking
 //

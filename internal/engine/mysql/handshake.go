@@ -270,7 +270,7 @@ func (c *conn) checkResponse(hr *handshakeResponse) bool {
 	c.res, c.db = res, hr.db
 	c.multi = hr.caps&capMultiStatements != 0
 	c.sess = &guard.Session{Resource: res.Name, Dialect: sqlkind.MySQL,
-		ClientAddr: c.nc.RemoteAddr().String(), ClientProgram: hr.attrs["program_name"]}
+		ClientAddr: c.nc.RemoteAddr().String(), ClientProgram: hr.attrs["program_name"], Interrupt: c.interrupt}
 	return true
 }
 

@@ -1,11 +1,15 @@
 package mysql
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/countersign/countersign/internal/config"
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/server"
 	gomy "github.com/go-sql-driver/mysql"
 )
 
@@ -38,5 +42,90 @@ func TestLoadDataLocal(t *testing.T) {
 	}
 	if _, err := db.Exec("DELETE FROM people WHERE id > 100"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// evilUpstream is a server that answers "SELECT 'evil'" with a LOCAL
+// INFILE request for path, as a compromised upstream could, and keeps
+// what it was sent back. Everything else gets a one-row result.
+type evilUpstream struct {
+	path string
+	got  chan []byte
+}
+
+func (u *evilUpstream) start(t *testing.T) string {
+	t.Helper()
+	srv := server.NewServer("8.0.36", 45, gomysql.AUTH_NATIVE_PASSWORD, nil, nil)
+	creds := server.NewInMemoryProvider()
+	creds.AddUser("evil", "evilpass")
+	return serveUpstream(t, func(nc net.Conn) { u.serve(srv, nc, creds) })
+}
+
+func (u *evilUpstream) serve(srv *server.Server, nc net.Conn, creds server.CredentialProvider) {
+	c, err := srv.NewCustomizedConn(nc, creds, sha2Handler{})
+	if err != nil {
+		return
+	}
+	for {
+		c.ResetSequence()
+		p, err := c.ReadPacket()
+		if err != nil || len(p) == 0 || p[0] == comQuit {
+			return
+		}
+		if p[0] != comQuery || !strings.Contains(string(p), "evil") || strings.Contains(string(p), "@@") {
+			rs, _ := gomysql.BuildSimpleTextResultset([]string{"v"}, [][]interface{}{{"STRICT_TRANS_TABLES"}})
+			if c.WriteValue(gomysql.NewResult(rs)) != nil {
+				return
+			}
+			continue
+		}
+		if c.WritePacket(withHeader(append([]byte{0xfb}, u.path...))) != nil {
+			return
+		}
+		var sent []byte
+		for {
+			q, err := c.ReadPacket()
+			if err != nil {
+				return
+			}
+			if len(q) == 0 {
+				break
+			}
+			sent = append(sent, q...)
+		}
+		u.got <- sent
+		if c.WritePacket(withHeader(okPacket(statusAutocommit))) != nil {
+			return
+		}
+	}
+}
+
+// An upstream that asks for a client file the client never named (no LOAD
+// DATA LOCAL statement, or one of another file) gets an empty file: the
+// request never reaches the client, whose file is not read.
+func TestLocalInfileRequestRefusedWithoutLoadData(t *testing.T) {
+	ev := newEnv(t, nil)
+	path := filepath.Join(t.TempDir(), "secret.txt")
+	if err := os.WriteFile(path, []byte("the client's secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gomy.RegisterLocalFile(path)
+	defer gomy.DeregisterLocalFile(path)
+	up := &evilUpstream{path: path, got: make(chan []byte, 1)}
+	ev.res["my-evil"] = &config.Resource{Name: "my-evil", Type: "mysql", Address: up.start(t), Username: "evil", Password: "evilpass"}
+	db := ev.open(t, "my-evil", "")
+	if _, err := db.Exec("SELECT 'evil'"); err != nil {
+		t.Fatalf("the statement: %v", err)
+	}
+	if sent := <-up.got; len(sent) != 0 {
+		t.Fatalf("the upstream received %q from the client's file", sent)
+	}
+	// A LOAD DATA LOCAL of another file does not open the secret either.
+	other := filepath.Join(t.TempDir(), "harmless.csv")
+	if _, err := db.Exec("LOAD DATA LOCAL INFILE '" + other + "' INTO TABLE evil"); err != nil {
+		t.Fatalf("the statement: %v", err)
+	}
+	if sent := <-up.got; len(sent) != 0 {
+		t.Fatalf("the upstream received %q from the client's file", sent)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+
+	"github.com/countersign/countersign/internal/guard"
 )
 
 // Command bytes.
@@ -25,6 +27,17 @@ const (
 	comStmtFetch        = 0x1c
 	comBinlogDumpGTID   = 0x1e
 	comResetConnection  = 0x1f
+	// comStmtBulkExecute is MariaDB's array execute. A client may send it
+	// only after both sides agreed on MARIADB_CLIENT_STMT_BULK_OPERATIONS
+	// (an extended capability); MariaDB refuses it otherwise
+	// (ER_UNSUPPORTED_PS). The gateway offers no extended capabilities,
+	// and go-mysql's client (v1.13), which logs in upstream, cannot ask
+	// for them (it writes the reserved bytes as zeros and sets
+	// CLIENT_MYSQL), so a bulk execute could not be forwarded, and
+	// splitting it into single executes would change its meaning
+	// (DEFAULT and IGNORE indicators, one result). It is refused with a
+	// message that says what to do instead.
+	comStmtBulkExecute = 0xfa
 )
 
 // loop reads client commands, one handler per command. A handler returns
@@ -48,6 +61,10 @@ func (c *conn) loop() {
 			return
 		}
 		c.out.reset(1)
+		if c.unreadable != "" {
+			c.fail(erUnknown, "HY000", c.unreadable)
+			return
+		}
 		if !c.dispatch(p[0], p[1:]) {
 			return
 		}
@@ -104,6 +121,8 @@ func (c *conn) dispatch(cmd byte, body []byte) bool {
 		return c.refuse("COM_CHANGE_USER is not allowed through countersign: reconnect as the other resource instead")
 	case comBinlogDump, comBinlogDumpGTID:
 		return c.refuse("replication (COM_BINLOG_DUMP) is not allowed through countersign; connect to the upstream directly for replication")
+	case comStmtBulkExecute:
+		return c.refuse("COM_STMT_BULK_EXECUTE (array binding) is not supported through countersign: execute the prepared statement once per row, or use a multi-row INSERT")
 	case comStmtFetch:
 		return c.refuse("cursor fetches are not supported through countersign; read results without a server-side cursor (useCursorFetch=false)")
 	}
@@ -207,5 +226,26 @@ func (c *conn) onResetConnection() bool {
 		return c.out.send(errPacket(erUnknown, "HY000", recordingFailedReason)) == nil
 	}
 	c.stmts, c.prepared = map[uint32]*stmt{}, map[string]string{}
-	return c.passThrough(comResetConnection, nil)
+	before := c.snapshot()
+	if !c.writeUp(comResetConnection, nil) {
+		return false
+	}
+	p, ok := c.readUp()
+	if !ok {
+		return false
+	}
+	c.noteStatus(p)
+	if !isErr(p) && before.InTransaction {
+		// The reset rolled the open transaction back: approvals it
+		// consumed are restored, as after a ROLLBACK.
+		c.e.o.Guard.Done(c.ctx, c.sess, &guard.Operation{Text: "COM_RESET_CONNECTION", State: before},
+			guard.Verdict{Decision: guard.Allow}, guard.Outcome{CommandTag: "COM_RESET_CONNECTION", RolledBack: true})
+	}
+	// The session now has the server's global settings, which an approved
+	// SET GLOBAL may have changed since the connect.
+	if why := c.sessionUnreadable("COM_RESET_CONNECTION"); !isErr(p) && why != "" {
+		c.fail(erUnknown, "HY000", why)
+		return false
+	}
+	return c.out.send(p) == nil
 }

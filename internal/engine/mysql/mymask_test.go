@@ -41,8 +41,8 @@ func maskEnv(t *testing.T) (*realEnv, *sql.DB, string) {
 }
 
 // The dodge table of the masking issue, in MySQL's dialect, through the
-// text protocol (no parameters: COM_QUERY).
-func TestMaskTextProtocolDodges(t *testing.T) {
+// text protocol (COM_QUERY) and, prepared, the binary protocol.
+func TestMaskDodges(t *testing.T) {
 	t.Parallel()
 	_, db, tb := maskEnv(t)
 	tests := []struct {
@@ -64,6 +64,18 @@ func TestMaskTextProtocolDodges(t *testing.T) {
 		{"detector", "SELECT email, concat('mail: ', email) FROM %s", []any{"****", "mail: ****"}},
 		{"unmasked", "SELECT name, upper(name), id + 1 FROM %s", []any{"ada", "ADA", "2"}},
 		{"constants", "SELECT 1 + 1, 'x', @@version_comment IS NOT NULL", []any{"2", "x", "1"}},
+		{"json_object", "SELECT JSON_OBJECT('s', ssn) FROM %s", []any{"****"}},
+		{"json_arrayagg", "SELECT JSON_ARRAYAGG(ssn) FROM %s", []any{"****"}},
+		{"group_concat", "SELECT GROUP_CONCAT(name, ssn SEPARATOR '|') FROM %s", []any{"****"}},
+		{"cast", "SELECT CAST(ssn AS BINARY), CAST(pin AS CHAR) FROM %s", []any{"****", "****"}},
+		{"case", "SELECT CASE WHEN id = 1 THEN ssn ELSE name END FROM %s", []any{"****"}},
+		{"coalesce and if", "SELECT COALESCE(NULL, ssn), IF(1, ssn, 'n') FROM %s", []any{"****", "****"}},
+		{"hex and reverse", "SELECT HEX(ssn), REVERSE(ssn), SUBSTRING(ssn, 2) FROM %s", []any{"****", "****", "****"}},
+		{"aggregate", "SELECT MAX(ssn), MIN(pin) FROM %s", []any{"****", nil}},
+		{"derived star", "SELECT * FROM (SELECT ssn FROM %s) d", []any{"****"}},
+		{"cte star", "WITH c AS (SELECT pin FROM %s) SELECT * FROM c", []any{nil}},
+		{"variable", "SELECT @v := ssn FROM %s", []any{"****"}},
+		{"exists subquery", "SELECT (SELECT GROUP_CONCAT(ssn) FROM %s) AS g", []any{"****"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,10 +85,32 @@ func TestMaskTextProtocolDodges(t *testing.T) {
 			}
 			got := queryRow(t, db, q)
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-				t.Fatalf("%s: got %v, want %v", q, got, tc.want)
+				t.Fatalf("text protocol: %s: got %v, want %v", q, got, tc.want)
+			}
+			// The same statement prepared: binary-protocol rows.
+			got = preparedRow(t, db, q)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("binary protocol: %s: got %v, want %v", q, got, tc.want)
 			}
 		})
 	}
+}
+
+// preparedRow is queryRow through COM_STMT_PREPARE / COM_STMT_EXECUTE
+// (binary-protocol rows), even without parameters.
+func preparedRow(t *testing.T, db *sql.DB, q string) []any {
+	t.Helper()
+	st, err := db.Prepare(q)
+	if err != nil {
+		t.Fatalf("prepare %s: %v", q, err)
+	}
+	defer st.Close()
+	rows, err := st.Query()
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	return scanFirst(t, rows, q)
 }
 
 // SELECT * and the binary protocol (prepared statements): a masked text
@@ -151,6 +185,12 @@ func queryRow(t *testing.T, db *sql.DB, q string, args ...any) []any {
 		t.Fatalf("%s: %v", q, err)
 	}
 	defer rows.Close()
+	return scanFirst(t, rows, q)
+}
+
+// scanFirst returns the first row's values as strings (nil for NULL).
+func scanFirst(t *testing.T, rows *sql.Rows, q string) []any {
+	t.Helper()
 	cols, err := rows.Columns()
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ type operation struct {
 	command string
 	commit  *recording.Commit // a read's event: waited for before its first result byte
 	filter  ResultFilter
+	capture *capture // result rows kept for the recording; nil: none (capture.go)
 	started time.Time
 	stmts   []sqlkind.MySQLStatement
 
@@ -48,15 +49,16 @@ func (c *conn) snapshot() guard.State {
 // anything but a read the operation is durably recorded before decide
 // returns Allow (invariant 2).
 //
-// schemas are the schemas the operation names; one the resource does not
-// allow refuses it before the guard is asked (no review is created for
-// what could never run).
-func (c *conn) decide(command, text string, params []guard.Param, class sqlkind.Classification, schemas []string) (*operation, guard.Verdict) {
+// pre is what refuses the operation before the guard is asked (a schema
+// the resource does not allow, a setting the gateway could not follow):
+// no review is created for what could never run.
+func (c *conn) decide(command, text string, params []guard.Param, class sqlkind.Classification, pre refusal) (*operation, guard.Verdict) {
 	op := &operation{command: command, started: time.Now(),
 		g: guard.Operation{Text: text, Params: params, State: c.snapshot(), Class: class}}
 	var v guard.Verdict
-	if why := schemaRefusal(c.res, schemas); why != "" {
-		v = guard.Verdict{Decision: guard.Deny, Code: verdictSchema, Message: why}
+	grantEnds := c.sess.GrantEnds()
+	if pre.code != "" {
+		v = guard.Verdict{Decision: guard.Deny, Code: pre.code, Message: pre.message}
 	} else {
 		v = c.e.o.Guard.Decide(c.ctx, c.sess, &op.g)
 	}
@@ -85,13 +87,44 @@ func (c *conn) decide(command, text string, params []guard.Param, class sqlkind.
 	} else {
 		op.commit = commit
 	}
+	c.beginRunning() // before the check: see interrupt.go
+	if (v.GrantID != "" || v.UnmaskGrantID != "") && c.sess.GrantEnds() != grantEnds {
+		// A grant of the session ended while this operation was decided
+		// and recorded, before it could run: Interrupt found nothing to
+		// cancel, so it must not start (invariant 7).
+		c.endRunning()
+		v = guard.Verdict{Decision: guard.Deny, Code: verdictGrantEnded, GrantID: v.GrantID, Digest: v.Digest, Message: grantEndedMessage}
+		op.v = v
+		op.commit = nil
+		c.e.recordOperation(c, op) // the withdrawal follows the allow
+		return op, v
+	}
 	if c.e.o.Filter != nil {
 		op.filter = c.e.o.Filter(c.sess, &op.g, v)
 		if va, ok := op.filter.(viewAware); ok {
 			va.setViews(c.e.isView(c.res))
 		}
 	}
+	if c.res.Record.Results > 0 {
+		op.capture = c.newCapture(op, v)
+	}
 	return op, v
+}
+
+// refusal is why an operation is refused before the guard is asked; the
+// zero value refuses nothing.
+type refusal struct{ code, message string }
+
+// refusalOf checks the schemas an operation names and the settings its
+// statements change.
+func (c *conn) refusalOf(schemas []string, stmts []sqlkind.MySQLStatement) refusal {
+	if why := schemaRefusal(c.res, schemas); why != "" {
+		return refusal{verdictSchema, why}
+	}
+	if why := tokenizingRefusal(stmts); why != "" {
+		return refusal{verdictTokenizing, why}
+	}
+	return refusal{}
 }
 
 // hold waits for the review. MySQL has no asynchronous notice message, so
@@ -136,12 +169,15 @@ func (c *conn) deny(v guard.Verdict) bool {
 		code, state = erUnknown, "HY000"
 	case verdictSchema:
 		code = erDBAccessDenied
+	case verdictTokenizing:
+		code = erWrongValueForVar
 	}
 	return c.out.send(errPacket(code, state, msg)) == nil
 }
 
 // done reports the outcome to the guard and the recording.
 func (c *conn) done(op *operation) {
+	c.endRunning()
 	out := guard.Outcome{Rows: op.rows, ErrorCode: op.errCode}
 	inTx := c.status&statusInTrans != 0
 	out.Committed = op.errCode == "" && !inTx

@@ -15,10 +15,15 @@ func (c *conn) onQuery(text string) bool {
 	// The texts SQL-level EXECUTEs run are bound as parameters, so an
 	// approval of "EXECUTE s" covers what s is now and nothing else.
 	var params []guard.Param
+	// What the EXECUTEs run is checked for settings as if written here
+	// (stmts is shared through the classifier's cache: copied, not
+	// appended to).
+	checked := stmts
 	for _, t := range executes {
 		params = append(params, guard.Param{Value: []byte(t)})
+		checked = append(checked[:len(checked):len(checked)], c.e.o.Classifier.Statements(t)...)
 	}
-	op, v := c.decide("COM_QUERY", text, params, class, statementSchemas(stmts))
+	op, v := c.decide("COM_QUERY", text, params, class, c.refusalOf(statementSchemas(stmts), checked))
 	if v.Decision != guard.Allow {
 		return c.deny(v)
 	}
@@ -31,6 +36,7 @@ func (c *conn) onQuery(text string) bool {
 	}
 	c.trackState(op.stmts, op.ran())
 	c.done(op)
+	c.afterUnknown(op)
 	return true
 }
 
@@ -59,7 +65,7 @@ func (c *conn) trackState(stmts []sqlkind.MySQLStatement, ran int) {
 // onInitDB: COM_INIT_DB is decided and recorded as the USE it is.
 func (c *conn) onInitDB(db string) bool {
 	text := "USE " + quoteIdent(db)
-	op, v := c.decide("COM_INIT_DB", text, nil, c.e.o.Classifier.Classify(text), []string{db})
+	op, v := c.decide("COM_INIT_DB", text, nil, c.e.o.Classifier.Classify(text), c.refusalOf([]string{db}, nil))
 	if v.Decision != guard.Allow {
 		return c.deny(v)
 	}
@@ -93,7 +99,7 @@ func (c *conn) onFieldList(body []byte) bool {
 		table = string(body)
 	}
 	text := "SHOW COLUMNS FROM " + quoteIdent(table)
-	op, v := c.decide("COM_FIELD_LIST", text, nil, c.e.o.Classifier.Classify(text), nil)
+	op, v := c.decide("COM_FIELD_LIST", text, nil, c.e.o.Classifier.Classify(text), refusal{})
 	if v.Decision != guard.Allow {
 		return c.deny(v)
 	}
@@ -251,6 +257,12 @@ func (c *conn) relayResultSet(op *operation, head []byte, binary bool) bool {
 			return false
 		}
 	}
+	if op.capture != nil {
+		if err := op.capture.columns(cols); err != nil {
+			c.closeWith(fmt.Sprintf("the result could not be masked for the recording (%v)", err))
+			return false
+		}
+	}
 	p, ok := c.readUp() // EOF after the definitions
 	if !ok {
 		return false
@@ -278,6 +290,12 @@ func (c *conn) relayRows(op *operation, ncols int, binary bool) bool {
 			return c.forward(op, c.maskErr(op, p))
 		}
 		op.rows++
+		if op.capture != nil { // before the client's filter: the copy is masked for the trail
+			if err := op.capture.add(p, binary); err != nil {
+				c.closeWith(fmt.Sprintf("a row could not be masked for the recording (%v)", err))
+				return false
+			}
+		}
 		if op.filter != nil && op.filter.Active() {
 			var err error
 			if p, buf, err = c.filterRow(op, p, ncols, binary, buf); err != nil {
@@ -308,13 +326,15 @@ func (c *conn) filterRow(op *operation, p []byte, ncols int, binary bool, buf []
 }
 
 // localInfile answers the server's LOCAL INFILE request. It is passed to
-// the client only for an allowed LOAD DATA LOCAL statement; anything else
-// (a server asking for a file the client never named) is answered with an
-// empty file, so the server fails the statement and no client file is read.
+// the client only for an allowed LOAD DATA LOCAL statement, and only when
+// it asks for the file that statement names; anything else (a server
+// asking for a file the client never named, such as ~/.ssh/id_rsa) is
+// answered with an empty file: the server loads nothing and no client
+// file is read.
 func (c *conn) localInfile(op *operation, req []byte) bool {
 	allowed := false
 	for _, s := range op.stmts {
-		allowed = allowed || s.LoadLocal
+		allowed = allowed || (s.LoadLocal && s.LoadFile == string(req[1:]))
 	}
 	if !allowed || op.failed {
 		return c.writeUpRaw(nil)
@@ -353,6 +373,9 @@ func (c *conn) writeUpRaw(payload []byte) bool {
 // maskErr passes an upstream ERR packet's message through the operation's
 // filter (masking), rebuilding the packet.
 func (c *conn) maskErr(op *operation, p []byte) []byte {
+	if q, ok := c.interruptedErr(p); ok {
+		return q // the gateway's own text: nothing of the upstream's to mask
+	}
 	if op.filter == nil || !isErr(p) || len(p) < 3 {
 		return p
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -53,6 +54,7 @@ type realEnv struct {
 	rec    *recording.Log
 	tokens *identity.Tokens
 	cfg    *config.Config
+	hook   *decideHook // the real guard, with a test's hook after Decide (grant_end_test.go)
 }
 
 // realResource is a MySQL resource on the test database whose writes need
@@ -100,13 +102,27 @@ func newRealEnv(t *testing.T, resources ...config.Resource) *realEnv {
 		t.Fatal(err)
 	}
 	rules := map[string]*mask.Rules{}
+	forTrail := map[string]*mask.Rules{} // every rule for everyone: what result capture keeps
 	for _, r := range resources {
 		if rules[r.Name], err = mask.Compile(r.Policy.Masking); err != nil {
 			t.Fatal(err)
 		}
+		all := slices.Clone(r.Policy.Masking)
+		for i := range all {
+			all[i].Roles = nil
+		}
+		if forTrail[r.Name], err = mask.Compile(all); err != nil {
+			t.Fatal(err)
+		}
 	}
-	e, err := New(Options{TLS: serverTLS, Resource: cfg.Resource, Auth: re.tokens, Guard: gate, Recorder: re.rec,
-		Classifier: sqlkind.NewMySQL(sqlkind.MySQLOptions{}), Filter: MaskFilter(rules), Logger: quiet})
+	capture := MaskFilter(forTrail)
+	re.hook = &decideHook{Guard: gate}
+	e, err := New(Options{TLS: serverTLS, Resource: cfg.Resource, Auth: re.tokens, Guard: re.hook, Recorder: re.rec,
+		Classifier: sqlkind.NewMySQL(sqlkind.MySQLOptions{}), Filter: MaskFilter(rules), Logger: quiet,
+		Capture: func(s *guard.Session, op *guard.Operation, v guard.Verdict) ResultFilter {
+			v.Unmask = false
+			return capture(s, op, v)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,8 +351,9 @@ func TestRealRecordBeforeEffect(t *testing.T) {
 	}
 }
 
-// stored reports whether an operation event holding text is in the store.
-func (re *realEnv) stored(t *testing.T, text string) bool {
+// stored reports whether an operation event holding text (and each of
+// also) is in the store.
+func (re *realEnv) stored(t *testing.T, text string, also ...string) bool {
 	t.Helper()
 	ctx := context.Background()
 	writers, err := re.st.Writers(ctx)
@@ -349,7 +366,8 @@ func (re *realEnv) stored(t *testing.T, text string) bool {
 			t.Fatal(err)
 		}
 		for _, e := range evs {
-			if e.Type == recording.TypeOperation && strings.Contains(string(e.Data), text) {
+			if e.Type == recording.TypeOperation && strings.Contains(string(e.Data), text) &&
+				!slices.ContainsFunc(also, func(s string) bool { return !strings.Contains(string(e.Data), s) }) {
 				return true
 			}
 		}

@@ -42,11 +42,15 @@ func (e *Engine) recordOperation(c *conn, op *operation) *recording.Commit {
 }
 
 func (e *Engine) recordOutcome(c *conn, op *operation, out guard.Outcome) {
+	data := map[string]any{"command_tag": out.CommandTag, "rows": out.Rows, "error_code": out.ErrorCode,
+		"committed": out.Committed, "rolled_back": out.RolledBack, "digest": hex.EncodeToString(op.v.Digest),
+		"duration_ms": time.Since(op.started).Milliseconds()}
+	if op.capture != nil {
+		data["results"] = op.captured()
+	}
 	e.o.Recorder.Append(context.Background(), recording.Event{
 		Type: recording.TypeOperationOutcome, SessionID: c.id, Resource: c.res.Name, Actor: c.sess.Identity.Key(),
-		Data: map[string]any{"command_tag": out.CommandTag, "rows": out.Rows, "error_code": out.ErrorCode,
-			"committed": out.Committed, "rolled_back": out.RolledBack, "digest": hex.EncodeToString(op.v.Digest),
-			"duration_ms": time.Since(op.started).Milliseconds()},
+		Data: data,
 	})
 }
 

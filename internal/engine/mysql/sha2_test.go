@@ -1,10 +1,20 @@
 package mysql
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
+	"encoding/pem"
+	"fmt"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/config"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -42,10 +52,31 @@ func startSha2Upstream(t *testing.T, withTLS bool) string {
 	if !withTLS {
 		conf = nil
 	}
+	return startSha2UpstreamConf(t, conf)
+}
+
+// startSha2UpstreamConf: go-mysql's server decrypts RSA-encrypted
+// passwords with the key of conf's first certificate, TLS or not.
+func startSha2UpstreamConf(t *testing.T, conf *tls.Config) string {
+	t.Helper()
 	srv := server.NewServer("8.0.36", 45, gomysql.AUTH_CACHING_SHA2_PASSWORD, nil, conf)
 	// Not go-mysql's InMemoryProvider: that one always answers with fast
 	// authentication; any other provider starts with an empty cache.
 	creds := sha2Creds{}
+	return serveUpstream(t, func(nc net.Conn) {
+		c, err := srv.NewCustomizedConn(nc, creds, sha2Handler{})
+		if err != nil {
+			return
+		}
+		for c.HandleCommand() == nil {
+		}
+	})
+}
+
+// serveUpstream runs a test upstream on a loopback port: serve handles
+// each connection, which is closed after it.
+func serveUpstream(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -59,12 +90,7 @@ func startSha2Upstream(t *testing.T, withTLS bool) string {
 			}
 			go func() {
 				defer nc.Close()
-				c, err := srv.NewCustomizedConn(nc, creds, sha2Handler{})
-				if err != nil {
-					return
-				}
-				for c.HandleCommand() == nil {
-				}
+				serve(nc)
 			}()
 		}
 	}()
@@ -89,5 +115,75 @@ func TestCachingSha2Upstream(t *testing.T) {
 	defer plain.Close()
 	if err := plain.Ping(); err == nil || !strings.Contains(err.Error(), "could not log in") {
 		t.Fatalf("plaintext caching_sha2 full auth was not refused: %v", err)
+	}
+}
+
+// rsaServer is an RSA key and a TLS config carrying it, for a go-mysql
+// server that decrypts passwords sent without TLS.
+func rsaServer(t *testing.T) (*tls.Config, []byte) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+		pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})
+}
+
+// Without TLS, caching_sha2 full authentication works only with the
+// server's public key pinned (tls.server_public_key_file); a pinned key
+// that is not the server's fails the login (the impostor's position: it
+// cannot decrypt what was encrypted to the real key, nor hand out its own).
+func TestCachingSha2PinnedKey(t *testing.T) {
+	ev := newEnv(t, nil)
+	conf, pub := rsaServer(t)
+	_, otherPub := rsaServer(t)
+	dir := t.TempDir()
+	right, wrong := filepath.Join(dir, "right.pem"), filepath.Join(dir, "wrong.pem")
+	if err := os.WriteFile(right, pub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(wrong, otherPub, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, key string
+		ok        bool
+	}{
+		{"pinned", right, true},
+		{"pinned key of someone else", wrong, false},
+		{"nothing pinned", "", false},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// A fresh server each time: one that saw a login caches it
+			// and answers the next with fast authentication.
+			addr := startSha2UpstreamConf(t, conf)
+			name := fmt.Sprintf("my-pin-%d", i)
+			ev.res[name] = &config.Resource{Name: name, Type: "mysql", Address: addr, Username: "sha2user", Password: "sha2pass",
+				UpstreamTLS: config.UpstreamTLS{Mode: "disable", ServerPublicKeyFile: tc.key}}
+			db, err := sql.Open("mysql", ev.dsn(name, ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var v string
+			err = db.QueryRow("SELECT 1").Scan(&v)
+			if tc.ok && (err != nil || v != "1") {
+				t.Fatalf("login with the pinned key: %q %v", v, err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "could not log in")) {
+				t.Fatalf("login: %v; want refused", err)
+			}
+		})
 	}
 }

@@ -8,6 +8,9 @@ import (
 	"github.com/countersign/countersign/internal/sqlkind"
 )
 
+// paramCountAvailable is COM_STMT_EXECUTE's PARAMETER_COUNT_AVAILABLE flag.
+const paramCountAvailable = 0x08
+
 // stmt is a statement the client prepared (COM_STMT_PREPARE), under the
 // upstream's statement id.
 type stmt struct {
@@ -111,17 +114,21 @@ func (c *conn) onExecute(body []byte) bool {
 	if err != nil {
 		return c.out.send(errPacket(erWrongArguments, "HY000", "Incorrect arguments to mysqld_stmt_execute: "+err.Error())) == nil
 	}
-	op, v := c.decide("COM_STMT_EXECUTE", s.text, params, s.class, statementSchemas(s.stmts))
-	s.long, s.longLen = map[int][]byte{}, 0
+	op, v := c.decide("COM_STMT_EXECUTE", s.text, params, s.class, c.refusalOf(statementSchemas(s.stmts), s.stmts))
 	if v.Decision != guard.Allow {
+		// The server keeps the long data of an execute it never got: so
+		// does the gateway, or the next execute would be decided on an
+		// inline value the server ignores for the long data.
 		return c.deny(v)
 	}
+	s.long, s.longLen = map[int][]byte{}, 0
 	op.stmts = s.stmts
 	if !c.writeUp(comStmtExecute, body) || !c.relayResults(op, true) {
 		return false
 	}
 	c.trackState(op.stmts, op.ran())
 	c.done(op)
+	c.afterUnknown(op)
 	return true
 }
 
@@ -138,7 +145,12 @@ func decodeExecute(body []byte, s *stmt) ([]guard.Param, error) {
 	if cur.bad {
 		return nil, errShort
 	}
-	if flags != 0 {
+	// 0x08 is MySQL 8's PARAMETER_COUNT_AVAILABLE, which changes the layout
+	// only under CLIENT_QUERY_ATTRIBUTES; the gateway offers that to no
+	// client and asks it of no upstream, so both sides ignore the bit
+	// (go-mysql's client sets it whenever there are parameters). The
+	// cursor bits would open a server-side cursor read by COM_STMT_FETCH.
+	if flags&^paramCountAvailable != 0 {
 		return nil, fmt.Errorf("cursor flags %#x are not supported through countersign", flags)
 	}
 	n := s.nparams

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/sqlkind"
@@ -68,14 +69,26 @@ func dialUpstream(ctx context.Context, res *config.Resource, db string, clientCa
 	if err != nil {
 		return nil, err
 	}
+	var pinned []byte
+	if f := res.UpstreamTLS.ServerPublicKeyFile; f != "" && tlsConf == nil {
+		if pinned, err = os.ReadFile(f); err != nil {
+			return nil, fmt.Errorf("reading tls.server_public_key_file of resource %q: %w", res.Name, err)
+		}
+	}
 	var guardConn *keyFetchGuard
 	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
+		// go-mysql uses ctx for the dial only: the deadline bounds the
+		// login too, so an upstream that accepts and then hangs cannot hold
+		// the session's start (or a grant-end KILL) forever.
+		if dl, ok := ctx.Deadline(); ok {
+			_ = nc.SetDeadline(dl)
+		}
 		if tlsConf == nil {
-			guardConn = &keyFetchGuard{Conn: nc}
+			guardConn = &keyFetchGuard{Conn: nc, pinned: pinned}
 			return guardConn, nil
 		}
 		return nc, nil
@@ -112,26 +125,81 @@ func dialUpstream(ctx context.Context, res *config.Resource, db string, clientCa
 	if guardConn != nil {
 		guardConn.done.Store(true)
 	}
+	_ = up.Conn.SetDeadline(time.Time{})
 	return up, nil
 }
 
-// keyFetchGuard refuses the one client packet that asks a caching_sha2 or
-// sha256 server for its RSA public key (payload 0x02, or 0x01 for
-// sha256_password) over a plaintext connection: a key fetched in the clear
-// can be swapped by anyone on the path, who then reads the password.
-// go-mysql fetches it without asking, so the gateway guards the socket.
+// keyFetchGuard stands between go-mysql's client and a plaintext upstream
+// socket during the login. go-mysql asks a caching_sha2 or sha256 server
+// for its RSA public key (payload 0x02, or 0x01 for sha256_password) and
+// encrypts the password to whatever key comes back: over plaintext anyone
+// on the path could answer with their own key and read the password.
+//
+// Without a pinned key the request is refused (the login fails). With the
+// resource's tls.server_public_key_file (caching_sha2 only), the request
+// never reaches the server: the guard answers it itself with the pinned
+// key, as the server would (AuthMoreData 0x01 + PEM), and renumbers the
+// client's next packet, the encrypted password, as the server expects it
+// (the server accepts an encrypted password without having been asked for
+// its key, as MySQL's --server-public-key-path does). An impostor cannot
+// decrypt it.
 type keyFetchGuard struct {
 	net.Conn
+	pinned  []byte // PEM, or nil
 	refused atomic.Bool
 	done    atomic.Bool
+
+	// Only go-mysql's login goroutine reads and writes during the login.
+	inject   []byte // the pinned key's packet, served to the next Reads
+	renumber bool   // the next packet written skips the two that never went
+	fixRead  bool   // the server's answer to it is renumbered back
+	fixAt    int    // bytes until that answer's sequence byte
 }
 
 func (g *keyFetchGuard) Write(b []byte) (int, error) {
-	if !g.done.Load() && len(b) == 5 && b[0] == 1 && b[1] == 0 && b[2] == 0 && (b[4] == 2 || b[4] == 1) {
-		g.refused.Store(true)
-		return 0, errors.New("refusing to fetch the server's RSA key in plaintext")
+	if g.done.Load() {
+		return g.Conn.Write(b)
+	}
+	if len(b) == 5 && b[0] == 1 && b[1] == 0 && b[2] == 0 && (b[4] == 2 || b[4] == 1) {
+		if b[4] != 2 || g.pinned == nil {
+			g.refused.Store(true)
+			return 0, errors.New("refusing to fetch the server's RSA key in plaintext")
+		}
+		payload := append([]byte{0x01}, g.pinned...)
+		n := len(payload)
+		g.inject = append([]byte{byte(n), byte(n >> 8), byte(n >> 16), b[3] + 1}, payload...)
+		g.renumber = true
+		return len(b), nil
+	}
+	if g.renumber && len(b) >= 4 {
+		g.renumber = false
+		c := append([]byte(nil), b...)
+		c[3] -= 2
+		if _, err := g.Conn.Write(c); err != nil {
+			return 0, err
+		}
+		g.fixRead, g.fixAt = true, 3
+		return len(b), nil
 	}
 	return g.Conn.Write(b)
+}
+
+func (g *keyFetchGuard) Read(p []byte) (int, error) {
+	if len(g.inject) > 0 && !g.done.Load() {
+		n := copy(p, g.inject)
+		g.inject = g.inject[n:]
+		return n, nil
+	}
+	n, err := g.Conn.Read(p)
+	if g.fixRead {
+		if g.fixAt < n {
+			p[g.fixAt] += 2
+			g.fixRead = false
+		} else {
+			g.fixAt -= n
+		}
+	}
+	return n, err
 }
 
 // upstreamTLS builds the TLS configuration of a resource's tls block.

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"crypto/tls"
@@ -121,4 +122,34 @@ func cancelUpstream(k upstreamKey) error {
 	// The server closes the connection when it has read the request.
 	_, _ = io.Copy(io.Discard, w)
 	return nil
+}
+
+// CancelRelay carries CancelRequests between gateway replicas (several
+// gateways sharing a PostgreSQL store; internal/store's *CancelRelay
+// satisfies it). A client sends its cancel on a new connection, which a
+// load balancer may hand to any replica: the process id names the replica
+// holding the session, and the receiving replica forwards it there.
+type CancelRelay interface {
+	// ForwardCancel delivers a cancel to the replica whose id is the top
+	// byte of pid.
+	ForwardCancel(ctx context.Context, pid uint32, secret []byte) error
+	// ReceiveCancels hands each cancel forwarded to this replica to fn
+	// until stop is called.
+	ReceiveCancels(fn func(pid uint32, secret []byte)) (stop func())
+}
+
+// routeCancel acts on a CancelRequest: at once when the session is on this
+// replica, else through the relay to the replica its process id names.
+// Unknown keys are ignored, as PostgreSQL does; the secret is checked only
+// where the session lives.
+func (e *Engine) routeCancel(pid uint32, secret []byte) {
+	if uint8(pid>>24) == e.o.ReplicaID || e.o.CancelRelay == nil {
+		e.cancel(pid, secret)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), upstreamConnectTimeout)
+	defer cancel()
+	if err := e.o.CancelRelay.ForwardCancel(ctx, pid, secret); err != nil {
+		e.log.Warn("forwarding a cancel to another replica failed", "replica", pid>>24, "error", err)
+	}
 }

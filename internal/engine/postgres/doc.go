@@ -33,7 +33,10 @@
 //
 // A CancelRequest (plaintext or after SSLRequest) naming a gateway key
 // withdraws a held operation's wait (57014) and is passed to the upstream
-// backend with the upstream's key.
+// backend with the upstream's key. One naming another replica's id is
+// forwarded there through Options.CancelRelay (LISTEN/NOTIFY on the
+// shared PostgreSQL store), since a load balancer may send the cancel
+// connection to any replica.
 //
 // # Operations
 //
@@ -64,6 +67,9 @@
 //	CopyData: streamed (body limit applies)       upstream; Guard.Done and
 //	                                              "operation.outcome" for each
 //	                                              operation since the last one
+//	                                              (with its first rows, masked
+//	                                              by Options.Capture, when the
+//	                                              resource sets record.results)
 //
 // The extended protocol is decided at Execute, from the prepared text and
 // the portal's bound parameters; Parse runs nothing. Messages behind a
@@ -113,9 +119,12 @@
 // Known limits: the catalog is read on another connection, so a view or
 // function created inside the session's open transaction is not seen
 // until it commits (it needed a schema grant to be created); COPY FROM
-// STDIN through the extended protocol (libpq's PQexecParams) is not
-// supported; code of unknown kind could prepare statements the gateway
-// does not see.
+// STDIN through the extended protocol (libpq's PQexecParams,
+// tokio-postgres's copy_in) is refused with 0A000, because PostgreSQL
+// ignores Sync in COPY mode and the responses could not be matched to
+// requests (for the same reason a Sync, or anything that expects a
+// response, sent during a simple-query COPY ends the session); code of
+// unknown kind could prepare statements the gateway does not see.
 //
 // # Ending
 //

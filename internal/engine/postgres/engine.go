@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/engine/listen"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/identity"
 	"github.com/countersign/countersign/internal/recording"
@@ -64,6 +63,12 @@ type Options struct {
 	// Filter, when set, makes a ResultFilter for each operation (masking).
 	// Nil passes rows through unchanged.
 	Filter func(s *guard.Session, op *guard.Operation, v guard.Verdict) ResultFilter
+	// Capture, when set, makes the filter that masks the copies of result
+	// rows a resource's `record: {results: N}` keeps in the recording
+	// (capture.go); it must mask for the trail, whatever the session's
+	// roles or unmask grants. It may return nil: the values need no
+	// masking. Nil Capture: no rows are kept, whatever the resource says.
+	Capture func(s *guard.Session, op *guard.Operation, v guard.Verdict) ResultFilter
 	// Messages, when set, masks the texts of the upstream's errors,
 	// notices and notifications before they reach the client (they can
 	// quote values: "Key (email)=(a@b.io) already exists").
@@ -72,7 +77,11 @@ type Options struct {
 	// ReplicaID is carried in the top byte of every BackendKeyData process
 	// id, so a cancel can be routed to the replica holding the session.
 	ReplicaID uint8
-	Logger    *slog.Logger
+	// CancelRelay, when set, forwards cancels naming another replica's
+	// session to that replica and delivers those forwarded to this one
+	// (replicas sharing a PostgreSQL store). Nil: one gateway.
+	CancelRelay CancelRelay
+	Logger      *slog.Logger
 }
 
 // MessageMasker masks upstream message texts in place.
@@ -93,15 +102,15 @@ type Engine struct {
 	log     *slog.Logger
 	cancels *cancelMap
 	cats    catalogs
+	// stopRelay stops cancels forwarded by other replicas (nil: none).
+	stopRelay func()
 	// refreshes counts the gateway's own reads of session state (tests
 	// and benchmarks check they happen only when needed).
 	refreshes atomic.Int64
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	sessions  map[*conn]struct{}
-	closing   bool
-	wg        sync.WaitGroup
+	// srv accepts clients, isolates panics and drains sessions on
+	// shutdown (the lifecycle both engines share).
+	srv *listen.Server
 }
 
 // New checks the options and returns an Engine.
@@ -129,122 +138,34 @@ func New(o Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Engine{
-		o:         o,
-		log:       o.Logger.With("engine", "postgres"),
-		cancels:   newCancelMap(o.ReplicaID),
-		cats:      catalogs{byKey: map[string]*resCatalog{}},
-		listeners: map[net.Listener]struct{}{},
-		sessions:  map[*conn]struct{}{},
-	}, nil
+	e := &Engine{
+		o:       o,
+		log:     o.Logger.With("engine", "postgres"),
+		cancels: newCancelMap(o.ReplicaID),
+		cats:    catalogs{byKey: map[string]*resCatalog{}},
+	}
+	e.srv = listen.New("postgres", e.log, func(nc net.Conn) listen.Session { return session{newConn(e, nc)} })
+	if o.CancelRelay != nil {
+		e.stopRelay = o.CancelRelay.ReceiveCancels(e.cancel)
+	}
+	return e, nil
 }
 
 // ErrClosed is returned by Serve after Shutdown.
-var ErrClosed = errors.New("postgres engine: shut down")
+var ErrClosed = listen.ErrClosed
 
 // Serve accepts clients on ln until Shutdown; it then returns ErrClosed.
-func (e *Engine) Serve(ln net.Listener) error {
-	e.mu.Lock()
-	if e.closing {
-		e.mu.Unlock()
-		return ErrClosed
-	}
-	e.listeners[ln] = struct{}{}
-	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		delete(e.listeners, ln)
-		e.mu.Unlock()
-	}()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if e.isClosing() {
-				return ErrClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return err
-		}
-		e.wg.Add(1)
-		go e.handle(nc)
-	}
-}
-
-func (e *Engine) isClosing() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.closing
-}
-
-// handle runs one client connection; a panic ends only that connection.
-func (e *Engine) handle(nc net.Conn) {
-	defer e.wg.Done()
-	defer nc.Close()
-	c := newConn(e, nc)
-	defer func() {
-		if r := recover(); r != nil {
-			// Last line of defence: nothing on user input should panic, but
-			// if something does, only this connection ends.
-			e.log.Error("panic in postgres session", "session", c.sessionID(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			c.closeWith("internal error")
-		}
-	}()
-	if !e.track(c) {
-		return
-	}
-	defer e.untrack(c)
-	c.run()
-}
-
-func (e *Engine) track(c *conn) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closing {
-		return false
-	}
-	e.sessions[c] = struct{}{}
-	return true
-}
-
-func (e *Engine) untrack(c *conn) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.sessions, c)
-}
+func (e *Engine) Serve(ln net.Listener) error { return e.srv.Serve(ln) }
 
 // Shutdown stops accepting, lets sessions end on their own until ctx ends,
 // then cuts the remaining ones, and closes the catalog pools.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	defer e.closeCatalogs()
-	e.mu.Lock()
-	e.closing = true
-	for ln := range e.listeners {
-		ln.Close()
+	if e.stopRelay != nil {
+		defer e.stopRelay()
 	}
-	e.mu.Unlock()
-	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-	}
-	e.mu.Lock()
-	for c := range e.sessions {
-		c.kill("the gateway is shutting down")
-	}
-	e.mu.Unlock()
-	<-done
-	return ctx.Err()
+	return e.srv.Shutdown(ctx)
 }
 
 // activeSessions counts the connections being served.
-func (e *Engine) activeSessions() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.sessions)
-}
+func (e *Engine) activeSessions() int { return e.srv.Active() }

@@ -26,6 +26,7 @@ const (
 	verdictCanceled        = "query_canceled"
 	verdictRecordingFailed = "recording_failed"
 	verdictClientGone      = "client_gone"
+	verdictUnsupported     = "unsupported"
 )
 
 func fatal(code, msg string) *pgproto3.ErrorResponse {
@@ -44,6 +45,8 @@ func refusalError(v guard.Verdict) *pgproto3.ErrorResponse {
 		code = codeQueryCanceled
 	case verdictRecordingFailed:
 		code = codeSystemError
+	case verdictUnsupported:
+		code = codeFeatureNotSupported
 	}
 	msg := v.Message
 	if msg == "" {

@@ -120,6 +120,13 @@ func (c *conn) onExecute(m *pgproto3.Execute) bool {
 	p := c.portals[m.Portal]
 	text, params, class, stmts := c.portalOperation(p)
 	op, v := c.decide(text, params, class)
+	if v.Decision == guard.Allow && class.CopyIn {
+		// The upstream ignores Sync in COPY mode, so through this protocol
+		// its responses could not be matched to the client's messages.
+		v = guard.Verdict{Code: verdictUnsupported, Message: errCopyExtended.msg}
+		op.v = v
+		c.e.recordOperation(c, op) // the refusal follows the allow
+	}
 	if v.Decision != guard.Allow {
 		return c.refuseExtended(v)
 	}

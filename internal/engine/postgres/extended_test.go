@@ -132,15 +132,7 @@ func TestMalformedMessageEndsOnlyThatSession(t *testing.T) {
 	if err := other.QueryRow(ctx, "SELECT 7").Scan(&n); err != nil || n != 7 {
 		t.Fatalf("another session was disturbed: %v", err)
 	}
-	waitFor(t, func() bool {
-		var reasons int
-		for _, e := range ev.rec.ofType("session.close") {
-			if strings.Contains(e.Data.(map[string]any)["reason"].(string), "message") {
-				reasons++
-			}
-		}
-		return reasons == len(tests)
-	})
+	waitFor(t, func() bool { return ev.closedFor("message") == len(tests) })
 }
 
 func TestStartupTimeout(t *testing.T) {

@@ -96,6 +96,7 @@ func (c *conn) dispatch(msg pgproto3.FrontendMessage) bool {
 	case *pgproto3.CopyData:
 		return c.send(m)
 	case *pgproto3.CopyDone, *pgproto3.CopyFail:
+		c.q.leaveCopy()
 		return c.send(m) && c.flushUpstream() == nil
 	case *pgproto3.Terminate:
 		c.setReason("client terminated the session")
@@ -139,7 +140,11 @@ func (c *conn) onQuery(m *pgproto3.Query) bool {
 }
 
 func (c *conn) onSync(m *pgproto3.Sync) bool {
-	if !c.forward(m, pending{kind: pendSync}) {
+	if !c.q.pushSync() {
+		c.fail(codeProtocolViolation, "Sync received during COPY FROM STDIN; send the data, then CopyDone or CopyFail")
+		return false
+	}
+	if !c.send(m) {
 		return false
 	}
 	if c.refreshAtSync {

@@ -19,7 +19,8 @@ type operation struct {
 	commit  *recording.Commit // a read's event: waited for before its first result byte
 	waited  bool
 	filter  ResultFilter
-	portal  *portal // an Execute's portal: where its rows are described
+	capture *capture // result rows kept for the recording; nil: none (capture.go)
+	portal  *portal  // an Execute's portal: where its rows are described
 	started time.Time
 
 	// filled by the relay
@@ -40,6 +41,7 @@ func (c *conn) decide(text string, params []guard.Param, class sqlkind.Classific
 	fresh := c.awaitRefresh()
 	op := &operation{started: time.Now(), g: guard.Operation{Text: text, Params: params, State: c.state.snapshot(), Class: class}}
 	var v guard.Verdict
+	grantEnds := c.sess.GrantEnds()
 	if fresh != nil {
 		// The session state is not known: nothing is decided on it.
 		v = c.notDurable(fresh)
@@ -67,8 +69,27 @@ func (c *conn) decide(text string, params []guard.Param, class sqlkind.Classific
 	} else {
 		op.commit = commit
 	}
+	if (v.GrantID != "" || v.UnmaskGrantID != "") && c.sess.GrantEnds() != grantEnds {
+		// A grant of the session ended while this operation was decided
+		// and recorded, before it could run: Interrupt found nothing to
+		// cancel, so it must not start (invariant 7).
+		v = guard.Verdict{Decision: guard.Deny, Code: verdictGrantEnded, GrantID: v.GrantID, Digest: v.Digest,
+			Message: "the grant that allowed this operation ended before it ran; it was withdrawn: ask for a review or a new grant ('countersign grants request')"}
+		op.v = v
+		c.e.recordOperation(c, op) // the withdrawal follows the allow
+		return op, v
+	}
 	if c.e.o.Filter != nil {
 		op.filter = c.e.o.Filter(c.sess, &op.g, v)
+	}
+	if c.res.Record.Results > 0 {
+		op.capture = c.newCapture(op, v)
+	}
+	if v.Notice != "" {
+		// An allowed operation's notice (break-glass: "recorded, a
+		// retrospective review awaits") reaches the client before its
+		// results.
+		_ = c.out.send(noticeMsg(v.Notice))
 	}
 	return op, v
 }
@@ -145,6 +166,48 @@ func (c *conn) onCancel() {
 	}
 }
 
+// interrupt is guard.Session.Interrupt: the guard calls it when a grant
+// that allowed this session's operations ends. If the upstream is working
+// on something of this session, the client is told why and the upstream
+// is asked to cancel it (invariant 7); an idle session is left alone, its
+// next operation is decided anew.
+func (c *conn) interrupt(reason string) {
+	head, busy := c.q.peek()
+	if !busy || c.up == nil {
+		return
+	}
+	_ = c.out.send(noticeMsg("countersign: " + reason))
+	// PostgreSQL acts on a cancel only while it executes something: one
+	// that overtakes the operation on its way upstream is lost. So it is
+	// sent again while the same operation stays first in the queue.
+	go func() {
+		for range interruptTries {
+			if err := cancelUpstream(c.upKey); err != nil {
+				c.e.log.Info("postgres upstream cancel after a grant ended failed", "session", c.id, "error", err)
+				return
+			}
+			select {
+			case <-c.ctx.Done():
+				return
+			case <-time.After(interruptRetry):
+			}
+			if cur, busy := c.q.peek(); !busy || cur.op != head.op || cur.kind != head.kind {
+				return
+			}
+		}
+	}()
+}
+
+// interruptTries and interruptRetry bound the cancels sent when a grant
+// ends under a running operation.
+const (
+	interruptTries = 10
+	interruptRetry = 200 * time.Millisecond
+)
+
+// verdictGrantEnded withdraws an operation whose grant ended before it ran.
+const verdictGrantEnded = "grant_ended"
+
 // cancel routes a CancelRequest to the session it names; unknown keys are
 // ignored, as PostgreSQL does.
 func (e *Engine) cancel(pid uint32, secret []byte) {
@@ -202,6 +265,9 @@ type outcomeEvent struct {
 	RolledBack bool   `json:"rolled_back"`
 	Digest     string `json:"digest"`
 	DurationMS int64  `json:"duration_ms"`
+	// Results are the first rows of each result, masked, when the
+	// resource keeps them (record.results).
+	Results []recording.Result `json:"results,omitempty"`
 }
 
 // recordOperation appends the decided operation.
@@ -225,6 +291,6 @@ func (e *Engine) recordOutcome(c *conn, op *operation, out guard.Outcome) {
 		Type: recording.TypeOperationOutcome, SessionID: c.id, Resource: c.res.Name, Actor: c.actor,
 		Data: &outcomeEvent{CommandTag: out.CommandTag, Rows: out.Rows, ErrorCode: out.ErrorCode,
 			Committed: out.Committed, RolledBack: out.RolledBack, Digest: hex.EncodeToString(op.v.Digest),
-			DurationMS: time.Since(op.started).Milliseconds()},
+			DurationMS: time.Since(op.started).Milliseconds(), Results: op.captured()},
 	})
 }

@@ -45,6 +45,45 @@ type queue struct {
 	mu    sync.Mutex
 	items []pending
 	head  int // items[head:] are queued
+	// inCopy is set while the upstream reads COPY data (a simple Query's
+	// COPY ... FROM STDIN): PostgreSQL ignores Sync then, so none may be
+	// queued. Under mu, with items, so that the client loop and the relay
+	// agree on which Syncs came first.
+	inCopy bool
+}
+
+// enterCopy notes that the upstream now reads COPY data for the head. It
+// fails when the client has sent anything since that expects a response:
+// PostgreSQL ignores a Sync in COPY mode and ends the session on anything
+// else, so the queue would no longer match the upstream's responses.
+func (q *queue) enterCopy() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items)-q.head > 1 {
+		return false
+	}
+	q.inCopy = true
+	return true
+}
+
+// leaveCopy ends COPY mode: the client sent CopyDone or CopyFail, or the
+// upstream ended the COPY.
+func (q *queue) leaveCopy() {
+	q.mu.Lock()
+	q.inCopy = false
+	q.mu.Unlock()
+}
+
+// pushSync queues a Sync's ReadyForQuery; false in COPY mode, where the
+// upstream would ignore the Sync.
+func (q *queue) pushSync() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.inCopy {
+		return false
+	}
+	q.items = append(q.items, pending{kind: pendSync})
+	return true
 }
 
 func (q *queue) push(p pending) {

@@ -20,10 +20,11 @@ const clientFlushBytes = 32 << 10
 // filter, swaps in the gateway's error for a refused operation, keeps the
 // session state and ends each operation with Guard.Done.
 type relayState struct {
-	out    []byte
-	batch  []*operation // operations ended since the last ReadyForQuery
-	txWas  byte         // status at the last ReadyForQuery
-	failed string       // SQLSTATE of an error since the last ReadyForQuery
+	out     []byte
+	batch   []*operation // operations ended since the last ReadyForQuery
+	txWas   byte         // status at the last ReadyForQuery
+	failed  string       // SQLSTATE of an error since the last ReadyForQuery
+	copying bool         // the upstream entered COPY mode since the last ReadyForQuery
 }
 
 func (c *conn) relay() {
@@ -74,6 +75,8 @@ func (r *relayState) pass(m pgproto3.BackendMessage) *startupErr {
 	return nil
 }
 
+var errCopyExtended = &startupErr{codeFeatureNotSupported, "COPY FROM STDIN through the extended query protocol is not supported by countersign; send it as a simple query (psql \\copy, PQexec, pgx CopyFrom)"}
+
 var errDesync = &startupErr{codeProtocolViolation, "countersign lost step with the upstream's responses; the session is closed, reconnect to continue"}
 
 // onBackend handles one upstream message.
@@ -95,10 +98,17 @@ func (c *conn) onBackend(r *relayState, msg pgproto3.BackendMessage) *startupErr
 			head.described(copyRowDesc(m))
 		} else if err := c.beforeResult(head, ok); err != nil {
 			return err
-		} else if head.op.filter != nil {
-			head.op.described = true
-			if err := head.op.filter.RowDescription(m); err != nil {
-				return filterErr(err)
+		} else {
+			if head.op.capture != nil {
+				if err := head.op.capture.describe(m); err != nil {
+					return filterErr(err)
+				}
+			}
+			if head.op.filter != nil {
+				head.op.described = true
+				if err := head.op.filter.RowDescription(m); err != nil {
+					return filterErr(err)
+				}
 			}
 		}
 	case *pgproto3.NoData:
@@ -112,6 +122,11 @@ func (c *conn) onBackend(r *relayState, msg pgproto3.BackendMessage) *startupErr
 			return err
 		}
 		head.op.rows++
+		if head.op.capture != nil { // before the client's filter: the copy is masked for the trail
+			if err := head.op.capture.add(m, head.op.portal); err != nil {
+				return filterErr(err)
+			}
+		}
 		if err := head.op.filterRow(m); err != nil {
 			return filterErr(err)
 		}
@@ -136,7 +151,21 @@ func (c *conn) onBackend(r *relayState, msg pgproto3.BackendMessage) *startupErr
 			c.q.pop()
 			r.batch = append(r.batch, head.op)
 		}
-	case *pgproto3.CopyInResponse, *pgproto3.CopyOutResponse, *pgproto3.CopyDone, *pgproto3.FunctionCallResponse:
+	case *pgproto3.CopyInResponse:
+		if err := c.beforeResult(head, ok); err != nil {
+			return err
+		}
+		if head.kind != pendQuery {
+			// Through the extended protocol the client's Sync behind the
+			// Execute is ignored by the upstream in COPY mode; Execute
+			// refuses COPY FROM STDIN, so this is not a COPY it decided.
+			return errCopyExtended
+		}
+		if !c.q.enterCopy() {
+			return &startupErr{codeProtocolViolation, "messages other than COPY data were sent behind COPY FROM STDIN before it started; the session is closed"}
+		}
+		r.copying = true
+	case *pgproto3.CopyOutResponse, *pgproto3.CopyDone, *pgproto3.FunctionCallResponse:
 		if err := c.beforeResult(head, ok); err != nil {
 			return err
 		}
@@ -257,6 +286,10 @@ func (c *conn) onReady(r *relayState, m *pgproto3.ReadyForQuery) *startupErr {
 		if p.kind == pendSync || p.kind == pendQuery || p.kind == pendFunc || (p.kind == pendRefusal && p.simple) {
 			break
 		}
+	}
+	if r.copying {
+		r.copying = false
+		c.q.leaveCopy()
 	}
 	c.state.tx.Store(uint32(m.TxStatus))
 	c.finishBatch(r, m.TxStatus)

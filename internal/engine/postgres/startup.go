@@ -73,7 +73,7 @@ func (c *conn) negotiate() (*pgproto3.StartupMessage, bool) {
 				return nil, false
 			}
 		case *pgproto3.CancelRequest:
-			c.e.cancel(m.ProcessID, m.SecretKey)
+			c.e.routeCancel(m.ProcessID, m.SecretKey)
 			return nil, false
 		case *pgproto3.StartupMessage:
 			return m, true
@@ -143,7 +143,8 @@ func (c *conn) checkStartup(sm *pgproto3.StartupMessage) bool {
 	}
 	c.res, c.params = res, params
 	c.sess = &guard.Session{Resource: res.Name, Dialect: sqlkind.Postgres,
-		ClientAddr: c.nc.RemoteAddr().String(), ClientProgram: params["application_name"]}
+		ClientAddr: c.nc.RemoteAddr().String(), ClientProgram: params["application_name"],
+		Interrupt: c.interrupt}
 	c.userName = user
 	return true
 }

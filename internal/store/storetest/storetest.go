@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EventsEmptyBatch", testEventsEmpty},
 		{"Writers", testWriters},
 		{"Checkpoints", testCheckpoints},
+		{"Retention", testRetention},
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"ConcurrentTokens", testConcurrentTokens},
 	}

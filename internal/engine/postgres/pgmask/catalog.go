@@ -225,6 +225,14 @@ var builtinKinds = map[uint32]textKind{
 	1184: kindOther, 1186: kindOther, 1700: kindOther, 2950: kindOther, 1009: kindOther, 1015: kindOther,
 }
 
+// fixedShape are the built-in types whose text form cannot carry free
+// text (bool, date, time, timestamp, timestamptz, interval, timetz, uuid),
+// or anything a detector finds (int2 and int4: a sign and at most 10
+// digits, too short for a card number, without the separators of an SSN
+// or a phone number): detectors skip them (mask.Column.Fixed). int8 and
+// numeric are scanned: a card number fits in them.
+var fixedShape = map[uint32]bool{16: true, 21: true, 23: true, 1082: true, 1083: true, 1114: true, 1184: true, 1186: true, 1266: true, 2950: true}
+
 // typeQuery follows a domain to its base type and reports the base's OID
 // and category ('S': string types such as citext).
 const typeQuery = `

@@ -2,6 +2,8 @@ package pgmask
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -126,6 +128,81 @@ func FuzzDataRow(f *testing.F) {
 	})
 }
 
+// FuzzDataRowWire feeds arbitrary DataRow bodies, as an upstream could
+// send them, through the rewriter under a described result of three
+// columns (a masked text column, an unresolved json column, a detector-
+// scanned binary jsonb column): the rewritten message's length prefix
+// covers exactly its bytes, every value's length is its own, and the
+// row has as many values as the upstream sent, so the client never loses
+// step with the stream.
+func FuzzDataRowWire(f *testing.F) {
+	for _, vals := range [][][]byte{
+		{[]byte("alice@corp.io"), []byte(`{"a":"219-09-9999"}`), append([]byte{1}, `{"e":"bob@corp.io"}`...)},
+		{nil, []byte("x"), nil},
+		{[]byte(""), nil, []byte{2, '{', '}'}},
+		{[]byte("a"), []byte("b"), []byte("c"), []byte("beyond the description")},
+		{},
+	} {
+		enc, err := (&pgproto3.DataRow{Values: vals}).Encode(nil)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(enc[5:])
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var m pgproto3.DataRow
+		if err := m.Decode(body); err != nil {
+			return // pgproto3 refuses it before any filter sees it
+		}
+		n := len(m.Values)
+		r := &result{rules: testRules(), roles: []string{"creator"}}
+		cols := []mask.Column{{Resolved: true, Text: true, Sources: []mask.Source{{Schema: "public", Table: "customers", Column: "email"}}},
+			{Resolved: false, Text: true}, {Resolved: true, Text: true}}
+		r.plan, r.kinds, r.formats = r.rules.Plan(r.roles, cols), []textKind{kindText, kindJSON, kindJSONB}, []int16{0, 0, 1}
+		r.active = r.plan.Active()
+		if err := r.DataRow(&m); err != nil {
+			t.Fatal(err)
+		}
+		enc, err := m.Encode(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if enc[0] != 'D' || int(binary.BigEndian.Uint32(enc[1:5])) != len(enc)-1 {
+			t.Fatalf("length prefix %d for a %d-byte message", binary.BigEndian.Uint32(enc[1:5]), len(enc)-1)
+		}
+		if int(binary.BigEndian.Uint16(enc[5:7])) != n {
+			t.Fatalf("%d values became %d", n, binary.BigEndian.Uint16(enc[5:7]))
+		}
+		// Walk the values by their own lengths: they must end exactly at
+		// the end of the message.
+		off := 7
+		for i := 0; i < n; i++ {
+			if off+4 > len(enc) {
+				t.Fatalf("value %d's length runs past the message", i)
+			}
+			l := int32(binary.BigEndian.Uint32(enc[off:]))
+			off += 4
+			if l < -1 || (l > 0 && off+int(l) > len(enc)) {
+				t.Fatalf("value %d has length %d with %d bytes left", i, l, len(enc)-off)
+			}
+			if l > 0 {
+				off += int(l)
+			}
+		}
+		if off != len(enc) {
+			t.Fatalf("values end at %d of %d bytes", off, len(enc))
+		}
+		for i := 3; i < n; i++ {
+			if m.Values[i] != nil {
+				t.Fatalf("value %d, beyond the description, passed", i)
+			}
+		}
+		if n > 1 && m.Values[1] != nil && !json.Valid(m.Values[1]) {
+			t.Fatalf("a masked json value is not json: %q", m.Values[1])
+		}
+	})
+}
+
 func TestInactivePlanAllocatesNothing(t *testing.T) {
 	rules, err := mask.Compile([]config.MaskRule{{Columns: []string{"public.customers.ssn"}, Strategy: "redact"}})
 	if err != nil {
@@ -148,6 +225,35 @@ func BenchmarkDataRowMasked(b *testing.B) {
 	r.active = r.plan.Active()
 	vals := [][]byte{[]byte("alice@corp.io"), []byte("a plain note of some length"), []byte("12345")}
 	m := &pgproto3.DataRow{Values: make([][]byte, 3)}
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(m.Values, vals)
+		_ = r.DataRow(m)
+	}
+}
+
+// BenchmarkDataRowTypical masks rows shaped like bench/masking.sh's: an
+// int, an email (partial), an SSN (redact), a note and a city scanned by
+// every detector.
+func BenchmarkDataRowTypical(b *testing.B) {
+	rules, err := mask.Compile([]config.MaskRule{
+		{Columns: []string{"*.email"}, Strategy: "partial", KeepLast: 4},
+		{Columns: []string{"public.people.ssn"}, Strategy: "redact"},
+		{Detectors: mask.DetectorNames(), Strategy: "redact"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := func(c string) []mask.Source { return []mask.Source{{Schema: "public", Table: "people", Column: c}} }
+	cols := []mask.Column{{Resolved: true, Sources: src("id")}, {Resolved: true, Text: true, Sources: src("email")},
+		{Resolved: true, Text: true, Sources: src("ssn")}, {Resolved: true, Text: true, Sources: src("note")},
+		{Resolved: true, Text: true, Sources: src("city")}}
+	r := &result{rules: rules}
+	r.plan, r.kinds, r.formats = rules.Plan(nil, cols), []textKind{kindOther, kindText, kindText, kindText, kindText}, make([]int16, 5)
+	r.active = r.plan.Active()
+	vals := [][]byte{[]byte("123456"), []byte("user123456@example.com"), []byte("219-09-1234"),
+		[]byte("order 123456 shipped, 3 parcels, signed at the door"), []byte("Lisbon")}
+	m := &pgproto3.DataRow{Values: make([][]byte, 5)}
 	b.ReportAllocs()
 	for b.Loop() {
 		copy(m.Values, vals)

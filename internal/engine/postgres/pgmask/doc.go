@@ -28,7 +28,9 @@
 //	                   TableOID = 0: lineage of the operation's text (the
 //	                     statement this RowDescription belongs to)
 //	                   type OID ─► text (masked as text), json/jsonb (a
-//	                     masked value becomes a JSON string), other (NULL)
+//	                     masked value becomes a JSON string), other (NULL);
+//	                     bool/int2/int4/date/time/timestamp/interval/uuid
+//	                     are not scanned by detectors (mask.Column.Fixed)
 //	               ─► mask.Plan for the identity's roles
 //	DataRow        ─► every value through Plan.Value, in place, one row at a
 //	                   time (text and binary formats); no active plan: nothing
@@ -62,6 +64,9 @@
 //     answer one bit per query, and even with it the row count, timing
 //     and errors of allowed statements carry information (e.g. a unique
 //     violation confirms that a value exists, though the value is masked).
+//   - A write that copies a masked column elsewhere (INSERT ... SELECT
+//     email, pg_notify(c, email)) is refused only under filter: deny;
+//     otherwise the copy is covered by no column rule, only the detectors.
 //   - Aggregates over masked columns return masked values, but count(DISTINCT
 //     ssn) or a hash strategy's equal outputs reveal equality.
 //   - Code lineage cannot see: triggers, rules, row-security policies,

@@ -73,6 +73,7 @@ func (r *result) RowDescription(d *pgproto3.RowDescription) error {
 	}
 	for i := range cols {
 		cols[i].Text = r.kinds[i] != kindOther
+		cols[i].Fixed = fixedShape[d.Fields[i].DataTypeOID]
 	}
 	r.plan = r.rules.Plan(r.roles, cols)
 	r.active = r.plan.Active()

@@ -1,0 +1,103 @@
+package mysql
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/countersign/countersign/internal/sqlkind"
+)
+
+// Invariant 8: the gateway and the server must read statement text the
+// same way. sql_mode flags such as ANSI_QUOTES and NO_BACKSLASH_ESCAPES
+// change where a string ends; a client character set like GBK can hide a
+// quote inside a character; a UTF-16 result set hides values from the
+// masking detectors. A later statement could then mean one thing to the
+// classifier and another to the server, so no review can make such a
+// session safe: a SET that would do it is refused outright, before the
+// guard is asked (no review is created for it).
+//
+// A statement the parser cannot read (SET NAMES sjis, BEGIN NOT ATOMIC
+// ... END, EXECUTE IMMEDIATE, a CALL) is Unknown and may run once
+// approved; whatever it did, the session's settings are read back from
+// the upstream afterwards (checkSessionReadable) and a session whose
+// settings the gateway cannot read any more is ended. COM_RESET_CONNECTION
+// takes the server's global settings, which an approved SET GLOBAL may
+// have changed, so it is checked the same way.
+
+const verdictTokenizing = "tokenizing_setting"
+
+// erWrongValueForVar is ER_WRONG_VALUE_FOR_VAR, what MySQL answers a SET
+// of a value it refuses.
+const erWrongValueForVar = 1231
+
+// tokenizingRefusal says why the statements must not run, "" when they
+// may.
+func tokenizingRefusal(stmts []sqlkind.MySQLStatement) string {
+	for _, st := range stmts {
+		for _, set := range st.Settings {
+			if !set.Tokenizing {
+				continue
+			}
+			val := set.Value
+			if val == "" || val == "null" {
+				val = "a value not written as a literal"
+			} else {
+				val = "'" + val + "'"
+			}
+			return fmt.Sprintf("countersign refuses setting %s to %s: it would make the server read statement text "+
+				"(or results) differently from the gateway; sql_mode must keep ANSI_QUOTES, NO_BACKSLASH_ESCAPES, "+
+				"IGNORE_SPACE and ANSI/ORACLE off, and character sets must stay utf8mb4 (no review can allow this)", set.Name, val)
+		}
+	}
+	return ""
+}
+
+// sessionSettingsQuery reads back what tokenizingRefusal guards.
+const sessionSettingsQuery = "SELECT @@SESSION.sql_mode, @@SESSION.character_set_client, @@SESSION.character_set_results"
+
+// sessionUnreadable reads the upstream session's sql_mode and character
+// sets after an operation that may have changed them, and says what the
+// gateway could not follow any more ("" when the session is fine). The
+// query uses no table, so it leaves the client's SHOW WARNINGS list as it
+// was.
+func (c *conn) sessionUnreadable(after string) string {
+	r, err := c.up.Execute(sessionSettingsQuery)
+	if err != nil || r.Resultset == nil || len(r.Values) != 1 {
+		return "countersign could not read the session's sql_mode and character sets back after " + after + "; the session is ended: reconnect"
+	}
+	mode, _ := r.GetString(0, 0)
+	client, _ := r.GetString(0, 1)
+	results, _ := r.GetString(0, 2)
+	var bad []string
+	if !sqlkind.MySQLSafeSQLMode(mode) {
+		bad = append(bad, fmt.Sprintf("sql_mode is %q", mode))
+	}
+	if !sqlkind.MySQLSafeCharset(client) {
+		bad = append(bad, fmt.Sprintf("character_set_client is %q", client))
+	}
+	if results != "" && results != "binary" && !sqlkind.MySQLSafeCharset(results) {
+		bad = append(bad, fmt.Sprintf("character_set_results is %q", results))
+	}
+	if len(bad) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("countersign ended the session: after %s %s, and the gateway would read "+
+		"statements or results differently from the server; reconnect (and leave these settings as they are)", after, strings.Join(bad, ", "))
+}
+
+// afterUnknown: an Unknown operation that ran may have changed the
+// session's settings in ways its parse could not show. Its results are
+// already with the client, so a session the gateway cannot follow any
+// more is cut from its upstream now and the client is told at its next
+// command (an error out of turn would only desynchronise it).
+func (c *conn) afterUnknown(op *operation) {
+	if op.g.Class.Kind != sqlkind.Unknown || c.unreadable != "" {
+		return
+	}
+	if why := c.sessionUnreadable("an unknown statement ran"); why != "" {
+		c.unreadable = why
+		c.setReason(why)
+		c.upClosed = true
+		_ = c.up.Conn.Close()
+	}
+}

@@ -1,0 +1,191 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// cancelLockClass is the first key of the two-key advisory locks that
+// claim replica ids (the migration lock uses the one-key form, a separate
+// key space in PostgreSQL).
+const cancelLockClass = 0x63730001 // "cs", 1
+
+// replicaIDs is how many replica ids there are: the top byte of a
+// PostgreSQL BackendKeyData process id.
+const replicaIDs = 256
+
+func cancelChannel(replica uint8) string { return fmt.Sprintf("countersign_cancel_%d", replica) }
+
+// CancelRelay carries PostgreSQL CancelRequests between the gateway
+// replicas that share this database. A client's cancel travels on a new
+// connection that a load balancer may send to any replica; the process id
+// the client holds names the replica of its session in its top byte, so
+// the replica that receives it forwards it there with pg_notify on that
+// replica's channel.
+//
+// Each replica claims its id with a session advisory lock held by its
+// listening connection, so two live replicas never hold one id. If that
+// connection is lost the lock goes with it and is taken again on
+// reconnecting; should another replica have claimed the id meanwhile, both
+// receive the same cancels, which is harmless: a cancel acts only where
+// its secret matches.
+type CancelRelay struct {
+	p       *Postgres
+	replica uint8
+	log     *slog.Logger
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	mu     sync.Mutex
+	handle func(pid uint32, secret []byte)
+}
+
+// CancelRelay claims a replica id no other live replica holds and listens
+// for the cancels forwarded to it; Close releases both.
+func (p *Postgres) CancelRelay(ctx context.Context, log *slog.Logger) (*CancelRelay, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	conn, id, err := p.claimReplica(ctx, -1)
+	if err != nil {
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	r := &CancelRelay{p: p, replica: id, log: log, cancel: cancel, done: make(chan struct{})}
+	go r.run(bg, conn)
+	return r, nil
+}
+
+// claimReplica takes a connection of its own out of the pool (it must keep
+// its session: the lock and LISTEN live there) and locks a replica id on
+// it: want when it is 0..255, else the first free one.
+func (p *Postgres) claimReplica(ctx context.Context, want int) (*pgx.Conn, uint8, error) {
+	pc, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: connecting to %s for the cancel relay: %w", p.desc, err)
+	}
+	conn := pc.Hijack()
+	fail := func(err error) (*pgx.Conn, uint8, error) {
+		conn.Close(context.Background())
+		return nil, 0, err
+	}
+	first, last := 0, replicaIDs-1
+	if want >= 0 {
+		first, last = want, want
+	}
+	id := -1
+	for i := first; i <= last; i++ {
+		var ok bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1::int4, $2::int4)`, cancelLockClass, i).Scan(&ok); err != nil {
+			return fail(fmt.Errorf("store: claiming a replica id in %s: %w", p.desc, err))
+		}
+		if ok {
+			id = i
+			break
+		}
+	}
+	switch {
+	case id < 0 && want >= 0:
+		// Another replica took our id while we were disconnected: listen
+		// anyway, so cancels of our sessions still reach us.
+		id = want
+	case id < 0:
+		return fail(fmt.Errorf("store: all %d replica ids in %s are held by running gateways; stop one, or point this one at another store", replicaIDs, p.desc))
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+cancelChannel(uint8(id))); err != nil {
+		return fail(fmt.Errorf("store: listening for cancels in %s: %w", p.desc, err))
+	}
+	return conn, uint8(id), nil
+}
+
+// Replica is the id this process claimed (0..255).
+func (r *CancelRelay) Replica() uint8 { return r.replica }
+
+// ReceiveCancels hands every cancel forwarded to this replica to fn until
+// stop is called. One receiver at a time: a later call replaces fn.
+func (r *CancelRelay) ReceiveCancels(fn func(pid uint32, secret []byte)) (stop func()) {
+	r.mu.Lock()
+	r.handle = fn
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		r.handle = nil
+		r.mu.Unlock()
+	}
+}
+
+// ForwardCancel sends a cancel to the replica whose id is the top byte of
+// pid.
+func (r *CancelRelay) ForwardCancel(ctx context.Context, pid uint32, secret []byte) error {
+	payload := make([]byte, 4, 4+len(secret))
+	binary.BigEndian.PutUint32(payload, pid)
+	payload = append(payload, secret...)
+	if _, err := r.p.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, cancelChannel(uint8(pid>>24)), hex.EncodeToString(payload)); err != nil {
+		return fmt.Errorf("store: forwarding a cancel to replica %d: %w", pid>>24, err)
+	}
+	return nil
+}
+
+// Close stops listening and releases the replica id.
+func (r *CancelRelay) Close() error {
+	r.cancel()
+	<-r.done
+	return nil
+}
+
+// run delivers notifications until ctx ends, reconnecting (to the same id)
+// after a failure.
+func (r *CancelRelay) run(ctx context.Context, conn *pgx.Conn) {
+	defer close(r.done)
+	for {
+		err := r.listen(ctx, conn)
+		conn.Close(context.Background())
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("cancel relay interrupted; reconnecting", "replica", r.replica, "err", err)
+		for conn = nil; conn == nil; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			if conn, _, err = r.p.claimReplica(ctx, int(r.replica)); err != nil {
+				r.log.Warn("cancel relay reconnect failed", "replica", r.replica, "err", err)
+			}
+		}
+	}
+}
+
+func (r *CancelRelay) listen(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		b, err := hex.DecodeString(n.Payload)
+		if err != nil || len(b) < 4 {
+			r.log.Warn("cancel relay: malformed notification ignored", "channel", n.Channel)
+			continue
+		}
+		pid := binary.BigEndian.Uint32(b)
+		if uint8(pid>>24) != r.replica {
+			continue
+		}
+		r.mu.Lock()
+		h := r.handle
+		r.mu.Unlock()
+		if h != nil {
+			// The receiver may dial the upstream; the next notification
+			// must not wait for that.
+			go h(pid, b[4:])
+		}
+	}
+}
