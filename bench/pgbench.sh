@@ -27,7 +27,13 @@ API_PORT=${API_PORT:-28443}
 BOUNCER_PORT=${BOUNCER_PORT:-26432}
 work=$(mktemp -d "${BENCH_DIR:-/tmp}/cs-bench.XXXXXX")
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# The work directory (store, logs) is removed at the end: a 30 s run leaves
+# about 400 MB of trail. BENCH_KEEP=1 keeps it for a look.
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	[ -n "${BENCH_KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
+}
 trap cleanup EXIT
 
 if ! command -v pgbouncer >/dev/null; then

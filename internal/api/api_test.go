@@ -28,12 +28,12 @@ type fixture struct {
 func testConfig() *config.Config {
 	return &config.Config{
 		Identity: config.Identity{
-			Roles:       map[string][]string{"engineers": {"creator"}, "platform-admins": {"admin"}},
+			Roles:       map[string][]string{"engineers": {"creator"}, "platform-admins": {"admin"}, "oncall": {"creator", "breakglass"}},
 			APITokenTTL: 12 * time.Hour,
 			ResourceTTL: time.Hour,
 		},
 		Resources: []config.Resource{
-			{Name: "pg-prod", Type: "postgres", Policy: config.Policy{Access: []string{"engineers"}}},
+			{Name: "pg-prod", Type: "postgres", Policy: config.Policy{Access: []string{"engineers", "oncall"}, Breakglass: []string{"oncall"}}},
 			{Name: "pg-closed", Type: "postgres"},
 		},
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/countersign/countersign/internal/metrics"
 	"github.com/countersign/countersign/internal/recording"
 	"github.com/countersign/countersign/internal/review"
+	"github.com/countersign/countersign/internal/sqlkind"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/countersign/countersign/internal/webhook"
 )
@@ -202,8 +203,11 @@ func digestKey(cfg *config.Config) ([]byte, error) {
 }
 
 // eventRedactor masks what the content detectors find in recorded events
-// (statement texts hold values too). Rules of every resource apply, for
-// every role: the recording is one trail for all.
+// (statement texts hold values too), and the password literals of
+// statements that set one (no detector knows a password). Rules of every
+// resource apply, for every role: the recording is one trail for all. The
+// webhooks use it too. An event does not say its dialect: both dialects'
+// password rules apply.
 func eventRedactor(cfg *config.Config) func([]byte) []byte {
 	var all []config.MaskRule
 	for _, r := range cfg.Resources {
@@ -216,13 +220,22 @@ func eventRedactor(cfg *config.Config) func([]byte) []byte {
 	}
 	rules, err := mask.Compile(all)
 	if err != nil || len(all) == 0 {
-		return nil // config validation already refused bad rules
+		rules = nil // config validation already refused bad rules
 	}
 	return func(data []byte) []byte {
-		if out := rules.Text(nil, data); bytes.Equal(out, data) {
+		passwords := sqlkind.MayCarryPassword(data)
+		if !passwords && (rules == nil || bytes.Equal(rules.Text(nil, data), data)) {
 			return data // the common case: nothing found, nothing re-encoded
 		}
-		return redactJSON(data, func(s string) string { return string(rules.Text(nil, []byte(s))) })
+		return redactJSON(data, func(s string) string {
+			if passwords {
+				s = sqlkind.MaskPasswords("", s)
+			}
+			if rules != nil {
+				s = string(rules.Text(nil, []byte(s)))
+			}
+			return s
+		})
 	}
 }
 

@@ -18,7 +18,12 @@ func (g *Gate) Decide(ctx context.Context, s *Session, op *Operation) Verdict {
 	if !ok || !p.MayConnect(s.Identity) {
 		return g.Connect(ctx, s)
 	}
+	op.seq = g.seq.Add(1)
 	digest := Digest(g.key, string(s.Dialect), s.Resource, op.State, op.Text, op.Params)
+	if v, refused := g.txRefusal(ctx, s, op); refused {
+		v.Digest = digest
+		return v
+	}
 	// Masking first: a statement refused for its filter uses must not
 	// create a review an approver would then approve in vain.
 	grant, v, refused := g.maskCheck(ctx, s, op)
@@ -37,7 +42,7 @@ func (g *Gate) decide(ctx context.Context, p *policy.Policy, s *Session, op *Ope
 	if v, done := g.useApproval(ctx, s, digest); done {
 		return v
 	}
-	if v, done := g.useGrant(ctx, s, kind); done {
+	if v, done := g.useGrant(ctx, s, op); done {
 		return v
 	}
 	req := g.request(s, op, digest)
@@ -47,9 +52,13 @@ func (g *Gate) decide(ctx context.Context, p *policy.Policy, s *Session, op *Ope
 	if op.Class.CopyIn {
 		// Break-glass aside: an approver would see the command, never the
 		// rows that follow it, so no operation review can cover them.
-		return deny("copy_needs_grant", fmt.Sprintf("COPY ... FROM STDIN needs a write grant, not a review of the statement: "+
+		what := "COPY ... FROM STDIN"
+		if s.Dialect == sqlkind.MySQL {
+			what = "LOAD DATA LOCAL INFILE"
+		}
+		return deny("copy_needs_grant", fmt.Sprintf("%s needs a write grant, not a review of the statement: "+
 			"its rows are sent after it is decided, so an approver could not see them; request one with "+
-			"'countersign grants request %s --access write --for 1h --reason ...', or load the rows with INSERT statements", s.Resource))
+			"'countersign grants request %s --access write --for 1h --reason ...', or load the rows with INSERT statements", what, s.Resource))
 	}
 	r, err := g.reviews.Create(ctx, req)
 	if err != nil {
@@ -78,13 +87,17 @@ func (g *Gate) useApproval(ctx context.Context, s *Session, digest []byte) (Verd
 }
 
 // useGrant allows the operation under an active grant covering its kind.
-func (g *Gate) useGrant(ctx context.Context, s *Session, k sqlkind.Kind) (Verdict, bool) {
+func (g *Gate) useGrant(ctx context.Context, s *Session, op *Operation) (Verdict, bool) {
+	k := op.Class.Kind
 	gr, ok, err := g.reviews.ActiveGrant(ctx, s.Resource, s.Identity, func(a []string) bool { return policy.GrantCovers(a, k) })
 	if err != nil {
 		return g.failed("review_failed", err, s), true
 	}
 	if !ok {
 		return Verdict{}, false
+	}
+	if k != sqlkind.Read {
+		g.grantWrite(s, op, gr.ID)
 	}
 	g.watchGrant(s, gr)
 	return Verdict{Decision: Allow, Code: "granted", GrantID: gr.ID}, true

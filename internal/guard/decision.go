@@ -102,6 +102,10 @@ type Operation struct {
 	// binary COPY under an active masking rule); non-empty refuses the
 	// operation unless an unmask grant covers it.
 	Unmaskable string
+
+	// seq orders the session's decisions, so that Done can tell what was
+	// decided before an outcome (txgrant.go); 0: never decided.
+	seq uint64
 }
 
 // Verdict is the guard's answer. The zero Verdict denies.
@@ -136,7 +140,10 @@ type Guard interface {
 	// Decide decides one operation of the session.
 	Decide(ctx context.Context, s *Session, op *Operation) Verdict
 	// Done tells the guard how an allowed operation ended, so an approval is
-	// consumed when its transaction commits and restored when it rolls back.
+	// consumed when its transaction commits and restored when it rolls back,
+	// and a transaction holding writes under a grant that ended is refused
+	// until it rolls back. An engine that withdraws an operation allowed
+	// under a grant calls it with Outcome.Withdrawn.
 	Done(ctx context.Context, s *Session, op *Operation, v Verdict, outcome Outcome)
 }
 
@@ -147,4 +154,8 @@ type Outcome struct {
 	ErrorCode  string // SQLSTATE or the dialect's error number; "" on success
 	Committed  bool   // the operation's effects are committed (autocommit or COMMIT)
 	RolledBack bool
+	// Withdrawn says the engine refused the operation after the guard had
+	// allowed it (its grant ended before it ran, its recording failed):
+	// nothing of it reached the upstream. The other fields are empty.
+	Withdrawn bool
 }

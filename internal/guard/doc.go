@@ -28,5 +28,8 @@
 // called (the engine cancels what runs upstream) and its GrantEnds count
 // moves, so an operation decided just before the end is withdrawn before
 // it starts. The next operation asks for an active grant again and is
-// refused.
+// refused. A transaction that holds writes made under the grant must not
+// commit them after its end (txgrant.go): every later operation of it but
+// a full ROLLBACK is refused ("grant_ended_in_transaction"), checked also
+// at the store's clock so the refusal does not wait for the watch.
 package guard

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"strings"
 
 	"github.com/countersign/countersign/internal/recording"
 )
@@ -13,11 +14,21 @@ import (
 // its failures are logged.
 func (g *Gate) Done(ctx context.Context, s *Session, op *Operation, v Verdict, out Outcome) {
 	ctx = context.WithoutCancel(ctx)
+	g.txDone(s, op, out)
+	if out.Withdrawn {
+		// Nothing ran: whatever the session consumed stays as it is until
+		// its transaction ends.
+		return
+	}
 	switch {
 	case out.Committed:
 		for _, id := range g.release(s.ID) {
 			g.used(ctx, s, id, out)
 		}
+	case out.RolledBack && partialRollback(op):
+		// ROLLBACK TO SAVEPOINT reports "ROLLBACK" too, but the writes
+		// before the savepoint stay and may still commit: a review they
+		// consumed must not be usable again, so it stays claimed.
 	case out.RolledBack || (out.ErrorCode != "" && !op.State.InTransaction):
 		for _, id := range g.release(s.ID) {
 			if _, err := g.reviews.Restore(ctx, id); err != nil {
@@ -60,4 +71,13 @@ func (g *Gate) release(session string) []string {
 func (g *Gate) Forget(session string) {
 	g.release(session)
 	g.forgetGrants(session)
+	g.forgetTx(session)
+}
+
+// partialRollback reports whether a "rolled back" outcome may come from
+// something other than a full ROLLBACK: any text but a plain ROLLBACK that
+// names one (ROLLBACK TO SAVEPOINT, however spelt or commented). A literal
+// that merely contains the word costs only the restore of an approval.
+func partialRollback(op *Operation) bool {
+	return !plainRollback(op) && strings.Contains(strings.ToLower(op.Text), "rollback")
 }

@@ -45,10 +45,14 @@ func (g *Gate) grantEnded(id string, r review.Review) {
 		return
 	}
 	w.stop()
-	why := "ran out"
-	if r.Status == review.StatusRevoked {
-		why = "was revoked"
+	why := endedWhy(r)
+	ids := make([]string, 0, len(w.sessions))
+	for sid := range w.sessions {
+		ids = append(ids, sid)
 	}
+	// Before the interrupt: the refusal of what follows in the
+	// transactions must already stand when a client hears of the end.
+	g.txGrantEnded(id, why, ids)
 	msg := fmt.Sprintf("grant %s %s: a statement still running under it is cancelled, and the next operation needs a review or a new grant ('countersign grants request')", id, why)
 	for _, s := range w.sessions {
 		g.log.Info("grant ended; interrupting its session", "grant", id, "session", s.ID, "why", why)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/policy"
@@ -47,6 +48,13 @@ type Gate struct {
 	// grants are the active grants that allowed operations of live
 	// sessions, by grant id; nil once closed.
 	grants map[string]*grantWatch
+
+	// seq numbers every decision (Operation.seq).
+	seq  atomic.Uint64
+	txmu sync.Mutex
+	// txs are, per session, the grants that allowed writes of its open
+	// transaction (txgrant.go).
+	txs map[string]*txGrants
 }
 
 var _ Guard = (*Gate)(nil)
@@ -76,7 +84,8 @@ func New(o Options) (*Gate, error) {
 	}
 	return &Gate{policies: policies, masks: masks, reviews: o.Reviews, rec: o.Recorder,
 		key: append([]byte(nil), o.DigestKey...), log: o.Logger,
-		closing: make(chan struct{}), claimed: map[string][]string{}, grants: map[string]*grantWatch{}}, nil
+		closing: make(chan struct{}), claimed: map[string][]string{}, grants: map[string]*grantWatch{},
+		txs: map[string]*txGrants{}}, nil
 }
 
 // Policies compiles the policy of every configured resource; the review

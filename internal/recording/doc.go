@@ -36,8 +36,8 @@
 //
 // Data is encoded with encoding/json and taken as given: masking values is
 // the mask package's job and happens before Append. Options.Redact is the
-// hook for running content detectors over the encoded data before it is
-// chained.
+// hook for running content detectors (and the masking of password
+// literals in statement texts) over the encoded data before it is chained.
 //
 // A resource's record.results keeps the first rows of each result with the
 // operation.outcome event as Result values, masked by the engine for the

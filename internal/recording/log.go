@@ -59,7 +59,9 @@ type Options struct {
 	// Clock gives event and checkpoint times (time.Now).
 	Clock func() time.Time
 	// Redact, when set, rewrites each event's encoded Data before it is
-	// chained (the mask package's content detectors). It must return JSON.
+	// chained (the mask package's content detectors, statements' password
+	// literals). It must return JSON; returning its argument itself says
+	// "nothing changed" and skips re-encoding.
 	Redact func([]byte) []byte
 	// Logger receives warnings (slog.Default()).
 	Logger *slog.Logger
@@ -206,7 +208,11 @@ func (l *Log) encodeData(v any) (json.RawMessage, error) {
 	if l.opts.Redact == nil {
 		return b, nil
 	}
-	b, err = json.Marshal(json.RawMessage(l.opts.Redact(b)))
+	out := l.opts.Redact(b)
+	if len(out) == len(b) && (len(b) == 0 || &out[0] == &b[0]) {
+		return b, nil // returned as is (the common case): already encoding/json's form
+	}
+	b, err = json.Marshal(json.RawMessage(out))
 	if err != nil {
 		return nil, fmt.Errorf("recording: redacted event data is not JSON: %w", err)
 	}

@@ -159,7 +159,12 @@ func newReview(p *policy.Policy, req Request, now time.Time) Review {
 	r := Review{
 		Type: req.Type, Resource: req.Resource, Dialect: req.Dialect,
 		Initiator: personOf(req.Initiator), SessionID: req.SessionID, Kind: req.Kind,
-		Access: req.Access, Duration: req.Duration, Text: req.Text, Digest: req.Digest,
+		Access: req.Access, Duration: req.Duration, Digest: req.Digest,
+		// The stored copy is for people (reviews show, the API, webhooks,
+		// the review.created event): password literals masked. Nothing
+		// re-derives the digest from it; the digest is over the exact text
+		// and a re-run matches by digest (invariant 4).
+		Text:  sqlkind.MaskPasswords(sqlkind.Dialect(req.Dialect), req.Text),
 		State: req.State, Params: req.Params, Objects: req.Objects, Reason: req.Reason,
 		Status: StatusPending, Approvers: p.Approvers, Required: p.Approvals,
 		CreatedAt: now, ExpiresAt: now.Add(p.ReviewTimeout), ValidFor: p.ValidFor,

@@ -49,4 +49,18 @@
 // older (its differences make statements fail, not run differently, as far
 // as known); implicit operators (ORDER BY, GROUP BY on user-defined types)
 // and implicit casts are not seen.
+//
+// # Passwords
+//
+// MaskPasswords gives the copy of a statement shown to people (reviews,
+// webhooks, the recording) with its password literals replaced by
+// PasswordMask: PostgreSQL's PASSWORD '...' (roles) and password '...'
+// options (user mappings, servers), MySQL's IDENTIFIED ... BY/AS/USING,
+// SET PASSWORD, PASSWORD('...'), *_PASSWORD = '...'. Literals are found by
+// token, then the masked text is parsed again: if the parser still finds a
+// password that is not the mask, or cannot parse it, the text is cut after
+// the first PASSWORD / IDENTIFIED word (fail closed; MariaDB-only syntax
+// such as IDENTIFIED VIA is cut). The text that runs, and its digest, are
+// never masked. Not found: a password inside another string (a DO block's
+// or a function's body that runs CREATE ROLE ... PASSWORD).
 package sqlkind

@@ -99,9 +99,10 @@ type Classification struct {
 	// Types lists the types the statement casts to ("pg_catalog.int4",
 	// "regclass"), for the catalog check of reads.
 	Types []string
-	// CopyIn is set when the text has a COPY ... FROM STDIN: the rows it
-	// writes arrive after the decision, so no review of the text can cover
-	// them (a write grant can).
+	// CopyIn is set when the text has a COPY ... FROM STDIN (PostgreSQL)
+	// or a LOAD DATA LOCAL INFILE (MySQL): the rows it writes arrive after
+	// the decision, so no review of the text can cover them (a write grant
+	// can).
 	CopyIn bool
 
 	// pending is the kind the text has once every function, operator, type

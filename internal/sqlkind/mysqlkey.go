@@ -12,7 +12,7 @@ import "strings"
 //     can overflow into a different parse) that stand alone: not part of a
 //     word (t1, 1abc, 0x1f, $1), and with no '.' or '@' before it or '.'
 //     after it, whitespace between or not (1.5, .5, @1, and db. 0, where
-//     the 0 names a table);
+//     the 0 names a table), nor the exponent of 1e+5 (exponentAt);
 //   - strings, "double-quoted" and `backticked` tokens are copied, never
 //     replaced (their values can name files, collations, statements);
 //   - any comment, an unterminated quote, a NUL or text that is not UTF-8
@@ -62,7 +62,7 @@ func mysqlLiteralKey(text string) (string, bool) {
 					break
 				}
 			}
-			if digits && j-i <= 9 && prev != '.' && prev != '@' && next != '.' {
+			if digits && j-i <= 9 && prev != '.' && prev != '@' && next != '.' && !exponentAt(text, i) {
 				b.WriteString(phMyInt)
 				replaced = true
 			} else {
@@ -75,6 +75,16 @@ func mysqlLiteralKey(text string) (string, bool) {
 		}
 	}
 	return b.String(), replaced
+}
+
+// exponentAt reports whether the digits at i may be a number's exponent:
+// right after "e+", "e-", "E+" or "E-" (in "1e+5" the lexer reads "1e" as
+// a word and "5" as one on its own). Such digits are kept: 1e+1 and
+// 1e+123456789 (an overflow the parser refuses) must not share a key. An
+// identifier ending in e before an addition ("rate+1") is kept too, which
+// costs only a cache miss.
+func exponentAt(text string, i int) bool {
+	return i >= 2 && (text[i-1] == '+' || text[i-1] == '-') && (text[i-2] == 'e' || text[i-2] == 'E')
 }
 
 // phMyInt starts with NUL, which no keyed text contains.

@@ -26,6 +26,9 @@ func TestMySQLLiteralKey(t *testing.T) {
 		{"SELECT 'a\x00' , 5", "", false},
 		{"SELECT é1, 1é", "", false},
 		{"SELECT a FROM db. 0 JOIN 1 .t", "", false},
+		// Exponents stay: 1e+1 and 1e+123456789 (which overflows) differ.
+		{"SELECT 1e+1, 2E-3 FROM t", "", false},
+		{"SELECT 1e + 1 FROM t", "SELECT 1e + \x00n FROM t", true},
 	}
 	for _, tc := range tests {
 		key, ok := mysqlLiteralKey(tc.text)
@@ -66,6 +69,8 @@ func TestMySQLLiteralKeySound(t *testing.T) {
 		"PREPARE s FROM 'SELECT %d'",
 		"EXECUTE s%d",
 		"SELECT a FROM t WHERE b = %d INTO OUTFILE '/tmp/x'",
+		"SELECT 1e+%d FROM t",
+		"SELECT 1.5E-%d, a FROM t WHERE id = %d",
 	}
 	values := []int{0, 1, 7, 65, 66, 255, 256, 999999999}
 	for _, shape := range shapes {

@@ -64,7 +64,7 @@ func MySQLSafeSQLMode(mode string) bool {
 // can hide a quote inside a character, so only UTF-8 passes.
 func MySQLSafeCharset(cs string) bool {
 	switch strings.ToLower(strings.Trim(strings.TrimSpace(cs), "'\"`")) {
-	case "utf8mb4", "utf8", "utf8mb3", "default":
+	case "utf8mb4", "utf8", "utf8mb3":
 		return true
 	}
 	return false
@@ -88,9 +88,11 @@ func (w *myWalk) assignmentKind(v *ast.VariableAssignment, r *MySQLStatement) (K
 	name := strings.ToLower(v.Name)
 	switch {
 	case name == strings.ToLower(ast.SetNames), name == strings.ToLower(ast.SetCharset):
+		// SET NAMES DEFAULT is no literal either: it takes the server's
+		// global character set (see globalDefault).
 		cs, ok := setLiteral(v.Value)
 		bad := !ok || !MySQLSafeCharset(cs)
-		r.Settings = append(r.Settings, MySQLSetting{Name: "character_set_client", Value: cs, Tokenizing: bad})
+		r.Settings = append(r.Settings, MySQLSetting{Name: "character_set_client", Value: cs, Default: isDefault(v.Value), Tokenizing: bad})
 		if bad {
 			return Unknown, fmt.Sprintf("character set %q is not allowed: the gateway reads statements as utf8mb4; use SET NAMES utf8mb4", cs)
 		}
@@ -108,8 +110,9 @@ func (w *myWalk) assignmentKind(v *ast.VariableAssignment, r *MySQLStatement) (K
 	set := &r.Settings[len(r.Settings)-1]
 	switch name {
 	case "sql_mode":
-		if isDefault(v.Value) {
-			return Read, ""
+		if set.Default {
+			set.Tokenizing = true
+			return Unknown, globalDefault(name, "a literal list of modes")
 		}
 		if !literal || !MySQLSafeSQLMode(val) {
 			set.Tokenizing = true
@@ -118,7 +121,11 @@ func (w *myWalk) assignmentKind(v *ast.VariableAssignment, r *MySQLStatement) (K
 		}
 		return Read, ""
 	case "character_set_client", "character_set_connection", "character_set_results", "collation_connection":
-		if isDefault(v.Value) || (literal && (MySQLSafeCharset(val) || safeCollation(val) || (name == "character_set_results" && isNullish(val)))) {
+		if set.Default {
+			set.Tokenizing = true
+			return Unknown, globalDefault(name, "utf8mb4 (or SET NAMES utf8mb4)")
+		}
+		if literal && (MySQLSafeCharset(val) || safeCollation(val) || (name == "character_set_results" && isNullish(val))) {
 			return Read, ""
 		}
 		set.Tokenizing = true
@@ -129,6 +136,17 @@ func (w *myWalk) assignmentKind(v *ast.VariableAssignment, r *MySQLStatement) (K
 	}
 	w.expr(v.Value)
 	return Read, ""
+}
+
+// globalDefault says why SET name = DEFAULT is refused. DEFAULT takes the
+// server's GLOBAL value, which the gateway never checked for character
+// sets (its own login asks for utf8mb4 whatever the global is) and checked
+// for sql_mode only when the session started (an approved SET GLOBAL may
+// have changed it since). A global of gbk or sjis would hide a backslash
+// inside a character, so DEFAULT is treated like any value the gateway
+// cannot vouch for.
+func globalDefault(name, what string) string {
+	return fmt.Sprintf("SET %s = DEFAULT takes the server's global value, which the gateway has not checked; set %s instead", name, what)
 }
 
 func safeCollation(v string) bool {

@@ -22,7 +22,10 @@ func (m *MySQLClassifier) stmtKind(s ast.StmtNode, r *MySQLStatement, w *myWalk)
 		if x.FileLocRef != ast.FileLocClient {
 			return Unknown, "LOAD DATA INFILE without LOCAL reads a file on the database server"
 		}
-		r.LoadLocal, r.LoadFile = true, x.Path
+		// The client chooses the file's content after the decision: like
+		// COPY ... FROM STDIN, no review of the text covers its rows (the
+		// guard asks for a write grant instead).
+		r.LoadLocal, r.LoadFile, r.CopyIn = true, x.Path, true
 		return Write, "LOAD DATA LOCAL INFILE writes rows the gateway cannot see when it decides"
 	case *ast.ExplainStmt:
 		if !x.Analyze {

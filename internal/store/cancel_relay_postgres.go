@@ -122,13 +122,21 @@ func (r *CancelRelay) ReceiveCancels(fn func(pid uint32, secret []byte)) (stop f
 }
 
 // ForwardCancel sends a cancel to the replica whose id is the top byte of
-// pid.
+// pid, if a live replica holds that id. Anyone who can reach the listener
+// may send CancelRequests, before any authentication, so a cancel naming
+// an id nobody holds must cost the shared store no notification: the
+// pg_notify runs only when the id's advisory lock is held.
 func (r *CancelRelay) ForwardCancel(ctx context.Context, pid uint32, secret []byte) error {
 	payload := make([]byte, 4, 4+len(secret))
 	binary.BigEndian.PutUint32(payload, pid)
 	payload = append(payload, secret...)
-	if _, err := r.p.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, cancelChannel(uint8(pid>>24)), hex.EncodeToString(payload)); err != nil {
-		return fmt.Errorf("store: forwarding a cancel to replica %d: %w", pid>>24, err)
+	replica := uint8(pid >> 24)
+	if _, err := r.p.pool.Exec(ctx, `SELECT pg_notify($1, $2) FROM pg_locks
+		WHERE locktype = 'advisory' AND classid = $3::int4::oid AND objid = $4::int4::oid AND objsubid = 2 AND granted
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		LIMIT 1`,
+		cancelChannel(replica), hex.EncodeToString(payload), cancelLockClass, int32(replica)); err != nil {
+		return fmt.Errorf("store: forwarding a cancel to replica %d: %w", replica, err)
 	}
 	return nil
 }

@@ -3,8 +3,12 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/countersign/countersign/internal/store"
+	"github.com/jackc/pgx/v5"
 )
 
 type forwarded struct {
@@ -99,4 +103,71 @@ func TestCancelRelayFreesItsID(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("replica id %d was never claimed again after its relay closed", id)
+}
+
+// TestCancelToUnheldReplicaCostsNothing: CancelRequests come before any
+// authentication, so one that names a replica id no live gateway holds
+// must not become a notification in the shared store (a flood of them
+// would otherwise cost every listener).
+func TestCancelToUnheldReplicaCostsNothing(t *testing.T) {
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+	if err != nil {
+		t.Fatalf("PostgreSQL on 127.0.0.1:5432 is needed: %v", err)
+	}
+	defer admin.Close(ctx)
+	name := fmt.Sprintf("cs_cancel_%d", time.Now().UnixNano())
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)")
+	url := "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
+	st, err := store.OpenPostgres(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a, err := st.CancelRelay(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	unheld := a.Replica() + 1 // the only relay holds its own id
+
+	// A plain listener on the unheld id's channel: it holds no lock, so
+	// it sees whatever the relay would send there.
+	spy, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Close(ctx)
+	channel := fmt.Sprintf("countersign_cancel_%d", unheld)
+	if _, err := spy.Exec(ctx, "LISTEN "+channel); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := a.ForwardCancel(ctx, uint32(unheld)<<24|uint32(i), []byte{1, 2, 3, 4}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.Exec(ctx, "SELECT 1"); err != nil { // keep admin alive
+		t.Fatal(err)
+	}
+	marker, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer marker.Close(ctx)
+	if _, err := marker.Exec(ctx, "SELECT pg_notify($1, 'marker')", channel); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	n, err := spy.WaitForNotification(wctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Payload != "marker" {
+		t.Fatalf("a cancel naming unheld replica %d was notified (%q) before the marker", unheld, n.Payload)
+	}
 }

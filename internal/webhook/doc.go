@@ -23,5 +23,9 @@
 //
 // It fails closed in what it sends: a notification that cannot be encoded
 // is dropped (and logged), never sent half-built, and texts pass through the
-// caller's Redact before they leave. Secrets are never logged.
+// caller's Redact before they leave. The statement, the reason and the
+// comment are redacted whole and only then clipped (a value cut at the clip
+// would no longer match its detector); the statement's password literals
+// are masked first (sqlkind.MaskPasswords), with or without a Redact.
+// Secrets are never logged.
 package webhook

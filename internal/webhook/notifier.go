@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -132,7 +133,7 @@ func (n *Notifier) Notify(_ context.Context, e review.Event) {
 		return
 	}
 	id := newDelivery()
-	p := payloadOf(id, e)
+	p := payloadOf(id, e, n.redactText)
 	for _, t := range n.targets {
 		body, err := encode(t.format, p)
 		if err != nil {
@@ -152,6 +153,27 @@ func (n *Notifier) Notify(_ context.Context, e review.Event) {
 		}
 	}
 }
+
+// redactText runs the redactor on one text, whole. The redactor reads JSON
+// documents, so the text goes in as a JSON string; anything but a string
+// back withholds the text (fail closed).
+func (n *Notifier) redactText(s string) string {
+	if n.redact == nil || s == "" {
+		return s
+	}
+	doc, err := json.Marshal(s)
+	if err != nil {
+		return withheldText
+	}
+	var out string
+	if err := json.Unmarshal(n.redact(doc), &out); err != nil {
+		return withheldText
+	}
+	return out
+}
+
+// withheldText stands for a text the redactor could not handle.
+const withheldText = "(withheld: the redactor could not process this text)"
 
 // Dropped counts notifications dropped since New: queue full, not
 // encodable, or every attempt failed.

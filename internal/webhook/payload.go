@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/review"
+	"github.com/countersign/countersign/internal/sqlkind"
 )
 
 // maxText bounds how much of a statement a notification carries; the full
@@ -50,7 +51,14 @@ type ReviewPayload struct {
 	ValidUntil time.Time `json:"valid_until,omitzero"`
 }
 
-func payloadOf(delivery string, e review.Event) Payload {
+// payloadOf builds the notification. prepare is applied to each free text
+// (the statement, the reason, the comment) whole, before any of it is
+// clipped: a value cut at the clip would no longer match its detector.
+// The statement's password literals are masked first, whatever prepare
+// does (no detector knows a password).
+func payloadOf(delivery string, e review.Event, prepare func(string) string) Payload {
+	e.Review.Text = prepare(sqlkind.MaskPasswords(sqlkind.Dialect(e.Review.Dialect), e.Review.Text))
+	e.Review.Reason, e.Comment = prepare(e.Review.Reason), prepare(e.Comment)
 	r := e.Review
 	p := Payload{Delivery: delivery, Event: string(e.Kind), At: e.At.UTC(), Comment: e.Comment,
 		Review: ReviewPayload{ID: r.ID, Type: string(r.Type), Resource: r.Resource, Status: string(r.Status),

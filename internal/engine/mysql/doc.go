@@ -30,7 +30,10 @@
 //	  │                              │ go-mysql client: native, ed25519, ───►│
 //	  │                              │ caching_sha2 (TLS, or the key pinned in
 //	  │                              │ tls.server_public_key_file; never
-//	  │                              │ fetched in the clear: refused)
+//	  │                              │ fetched in the clear: refused);
+//	  │                              │ without TLS no clear_password or
+//	  │                              │ sha256_password, and with a pinned
+//	  │                              │ key caching_sha2 only (ERR 1045)
 //	  │                              │ SELECT @@SESSION.sql_mode: must be safe
 //	  │◄─ OK ────────────────────────│
 //
@@ -78,7 +81,8 @@
 //	           with record.results, the first rows copied and masked for the
 //	           trail by Options.Capture (capture.go), kept with the outcome
 //	LOCAL INFILE request ─► passed to the client only for an allowed
-//	           LOAD DATA LOCAL statement, and only for the file it names;
+//	           LOAD DATA LOCAL statement (which needs a write grant: the
+//	           guard sees Class.CopyIn), and only for the file it names;
 //	           otherwise the upstream gets an empty file (loads nothing)
 //	then ─► Guard.Done and "operation.outcome"
 //

@@ -1,11 +1,13 @@
 package mysql
 
 import (
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/countersign/countersign/internal/config"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -42,6 +44,64 @@ func TestLoadDataLocal(t *testing.T) {
 	}
 	if _, err := db.Exec("DELETE FROM people WHERE id > 100"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRealLoadDataLocalNeedsWriteGrant: the rows of a LOAD DATA LOCAL are
+// the client's file, sent after the decision, so no review of the
+// statement can cover them: with the real guard it is refused at once with
+// ERROR 1142 saying a write grant is needed (in wait mode too, where a
+// review would hold it), no review is created for an approver to approve
+// blind, and nothing is loaded. Under a write grant the file's rows land.
+func TestRealLoadDataLocalNeedsWriteGrant(t *testing.T) {
+	for _, mode := range []string{"wait", "reject"} {
+		t.Run(mode, func(t *testing.T) {
+			name := "my-load-" + mode
+			re := newRealEnv(t, realResource(name, mode, nil))
+			alice := person("alice", "engineers")
+			table := scratchTable(t, "load_"+mode)
+			path := filepath.Join(t.TempDir(), "rows.csv")
+			if err := os.WriteFile(path, []byte("101,carol,c@example.com\n102,dan,\\N\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			gomy.RegisterLocalFile(path)
+			defer gomy.DeregisterLocalFile(path)
+			db := re.login(t, alice, name)
+			stmt := "LOAD DATA LOCAL INFILE '" + path + "' INTO TABLE " + table + " FIELDS TERMINATED BY ','"
+			count := func() int {
+				t.Helper()
+				var n int
+				if err := db.QueryRow("SELECT COUNT(*) FROM " + table + " WHERE id > 100").Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+
+			_, err := db.Exec(stmt)
+			var me *gomy.MySQLError
+			if !errors.As(err, &me) || me.Number != 1142 || !strings.Contains(me.Message, "LOAD DATA LOCAL INFILE needs a write grant") ||
+				!strings.Contains(me.Message, "countersign grants request "+name+" --access write") {
+				t.Fatalf("LOAD DATA LOCAL without a grant: %v; want ERROR 1142 asking for a write grant", err)
+			}
+			if rs := re.pending(t, name); len(rs) != 0 {
+				t.Fatalf("the refused LOAD DATA LOCAL created review %s", rs[0].ID)
+			}
+			if n := count(); n != 0 {
+				t.Fatalf("the refused LOAD DATA LOCAL loaded %d rows", n)
+			}
+
+			re.grantFor(t, alice, name, time.Hour)
+			res, err := db.Exec(stmt)
+			if err != nil {
+				t.Fatalf("LOAD DATA LOCAL under a write grant: %v", err)
+			}
+			if n, _ := res.RowsAffected(); n != 2 {
+				t.Fatalf("LOAD DATA LOCAL under a write grant affected %d rows, want 2", n)
+			}
+			if n := count(); n != 2 {
+				t.Fatalf("LOAD DATA LOCAL under a write grant loaded %d rows, want 2", n)
+			}
+		})
 	}
 }
 

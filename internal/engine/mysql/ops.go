@@ -80,6 +80,7 @@ func (c *conn) decide(command, text string, params []guard.Param, class sqlkind.
 			if !errors.Is(err, errClientGone) {
 				c.e.log.Error("recording an operation failed; it is refused", "session", c.id, "error", err)
 			}
+			c.withdrawn(op)
 			v = guard.Verdict{Decision: guard.Deny, Code: verdictRecordingFailed, Message: recordingFailedReason}
 			op.v = v
 			return op, v
@@ -93,6 +94,7 @@ func (c *conn) decide(command, text string, params []guard.Param, class sqlkind.
 		// and recorded, before it could run: Interrupt found nothing to
 		// cancel, so it must not start (invariant 7).
 		c.endRunning()
+		c.withdrawn(op)
 		v = guard.Verdict{Decision: guard.Deny, Code: verdictGrantEnded, GrantID: v.GrantID, Digest: v.Digest, Message: grantEndedMessage}
 		op.v = v
 		op.commit = nil
@@ -109,6 +111,14 @@ func (c *conn) decide(command, text string, params []guard.Param, class sqlkind.
 		op.capture = c.newCapture(op, v)
 	}
 	return op, v
+}
+
+// withdrawn tells the guard that an operation it allowed under a grant
+// will not run: it counts the grant's writes in the open transaction.
+func (c *conn) withdrawn(op *operation) {
+	if op.v.GrantID != "" {
+		c.e.o.Guard.Done(c.ctx, c.sess, &op.g, op.v, guard.Outcome{Withdrawn: true})
+	}
 }
 
 // refusal is why an operation is refused before the guard is asked; the

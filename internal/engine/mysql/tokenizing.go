@@ -14,7 +14,9 @@ import (
 // masking detectors. A later statement could then mean one thing to the
 // classifier and another to the server, so no review can make such a
 // session safe: a SET that would do it is refused outright, before the
-// guard is asked (no review is created for it).
+// guard is asked (no review is created for it). So is SET ... = DEFAULT
+// (and SET NAMES DEFAULT) of these settings: it takes the server's global
+// value, which the gateway has not checked.
 //
 // A statement the parser cannot read (SET NAMES sjis, BEGIN NOT ATOMIC
 // ... END, EXECUTE IMMEDIATE, a CALL) is Unknown and may run once
@@ -39,9 +41,12 @@ func tokenizingRefusal(stmts []sqlkind.MySQLStatement) string {
 				continue
 			}
 			val := set.Value
-			if val == "" || val == "null" {
+			switch {
+			case set.Default:
+				val = "DEFAULT (the server's global value, which the gateway has not checked; write the value itself)"
+			case val == "" || val == "null":
 				val = "a value not written as a literal"
-			} else {
+			default:
 				val = "'" + val + "'"
 			}
 			return fmt.Sprintf("countersign refuses setting %s to %s: it would make the server read statement text "+

@@ -29,6 +29,25 @@ func TestTokenizingSettingsRefused(t *testing.T) {
 		{"hidden in a multi-statement", func() error { _, err := c.Execute("SELECT 1; SET sql_mode = 'ANSI'"); return err }},
 		{"prepared with a parameter", func() error { _, err := c.Execute("SET sql_mode = ?", "ANSI_QUOTES"); return err }},
 		{"results via a parameter", func() error { _, err := c.Execute("SET character_set_results = ?", "utf16"); return err }},
+		// DEFAULT takes the server's global value, which the gateway never
+		// checked: refused whatever that global is (ERR 1231 here proves it,
+		// since this MariaDB's globals are utf8mb4 and the SET would run).
+		{"client default", func() error { _, err := c.Execute("SET character_set_client = DEFAULT"); return err }},
+		{"names default", func() error { _, err := c.Execute("SET NAMES DEFAULT"); return err }},
+		{"charset default", func() error { _, err := c.Execute("SET CHARACTER SET DEFAULT"); return err }},
+		{"connection default", func() error { _, err := c.Execute("SET SESSION character_set_connection = DEFAULT"); return err }},
+		{"collation default", func() error { _, err := c.Execute("SET collation_connection = DEFAULT"); return err }},
+		{"results default", func() error { _, err := c.Execute("SET @@character_set_results = DEFAULT"); return err }},
+		{"sql_mode default", func() error { _, err := c.Execute("SET sql_mode = DEFAULT"); return err }},
+		{"client default, prepared", func() error {
+			s, err := c.Prepare("SET character_set_client = DEFAULT")
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			_, err = s.Execute()
+			return err
+		}},
 		{"SQL-level EXECUTE", func() error {
 			if _, err := c.Execute("PREPARE s FROM 'SET sql_mode = ''ANSI_QUOTES'''"); err != nil {
 				t.Fatalf("PREPARE from a literal: %v", err)
@@ -60,7 +79,7 @@ func TestTokenizingSettingsRefused(t *testing.T) {
 	defer ev.g.mu.Unlock()
 	for _, text := range ev.g.texts {
 		if strings.Contains(text, "ANSI") || strings.Contains(text, "latin1") || strings.Contains(text, "utf16") ||
-			(strings.HasPrefix(text, "SET ") && strings.Contains(text, "?")) || text == "EXECUTE s" {
+			(strings.HasPrefix(text, "SET ") && strings.Contains(text, "?")) || strings.Contains(text, "DEFAULT") || text == "EXECUTE s" {
 			if strings.HasPrefix(text, "PREPARE ") {
 				continue // preparing runs nothing; its EXECUTE is what is refused
 			}

@@ -147,9 +147,45 @@ func (e *Engine) routeCancel(pid uint32, secret []byte) {
 		e.cancel(pid, secret)
 		return
 	}
+	if !e.forwards.allow(time.Now()) {
+		e.log.Warn("cancel not forwarded: more than the forwarding limit arrive", "replica", pid>>24, "per_second", forwardRate)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), upstreamConnectTimeout)
 	defer cancel()
 	if err := e.o.CancelRelay.ForwardCancel(ctx, pid, secret); err != nil {
 		e.log.Warn("forwarding a cancel to another replica failed", "replica", pid>>24, "error", err)
 	}
+}
+
+// Forwarded cancels are bounded: a CancelRequest needs no authentication,
+// so without a bound anyone who reaches the port could turn cancels into
+// traffic on the store every replica shares. People press Ctrl+C far less
+// often than this.
+const (
+	forwardRate  = 100.0 // cancels a second, sustained
+	forwardBurst = 200.0
+)
+
+// forwardLimit is a token bucket; its zero value is full.
+type forwardLimit struct {
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+func (l *forwardLimit) allow(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last.IsZero() {
+		l.tokens = forwardBurst
+	} else {
+		l.tokens = min(forwardBurst, l.tokens+now.Sub(l.last).Seconds()*forwardRate)
+	}
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
 }

@@ -102,6 +102,8 @@ type Engine struct {
 	log     *slog.Logger
 	cancels *cancelMap
 	cats    catalogs
+	// forwards bounds the cancels sent to other replicas.
+	forwards forwardLimit
 	// stopRelay stops cancels forwarded by other replicas (nil: none).
 	stopRelay func()
 	// refreshes counts the gateway's own reads of session state (tests

@@ -59,6 +59,7 @@ func (c *conn) decide(text string, params []guard.Param, class sqlkind.Classific
 	commit := c.e.recordOperation(c, op)
 	if class.Kind != sqlkind.Read {
 		if err := c.durable(commit); err != nil {
+			c.withdrawn(op)
 			v = c.notDurable(err)
 			op.v = v
 			if !errors.Is(err, errRecording) {
@@ -73,6 +74,7 @@ func (c *conn) decide(text string, params []guard.Param, class sqlkind.Classific
 		// A grant of the session ended while this operation was decided
 		// and recorded, before it could run: Interrupt found nothing to
 		// cancel, so it must not start (invariant 7).
+		c.withdrawn(op)
 		v = guard.Verdict{Decision: guard.Deny, Code: verdictGrantEnded, GrantID: v.GrantID, Digest: v.Digest,
 			Message: "the grant that allowed this operation ended before it ran; it was withdrawn: ask for a review or a new grant ('countersign grants request')"}
 		op.v = v
@@ -92,6 +94,14 @@ func (c *conn) decide(text string, params []guard.Param, class sqlkind.Classific
 		_ = c.out.send(noticeMsg(v.Notice))
 	}
 	return op, v
+}
+
+// withdrawn tells the guard that an operation it allowed under a grant
+// will not run: it counts the grant's writes in the open transaction.
+func (c *conn) withdrawn(op *operation) {
+	if op.v.GrantID != "" {
+		c.e.o.Guard.Done(context.Background(), c.sess, &op.g, op.v, guard.Outcome{Withdrawn: true})
+	}
 }
 
 // notDurable is the verdict for a write whose event did not become durable.

@@ -308,7 +308,13 @@ func (c *conn) finishBatch(r *relayState, after byte) {
 		if failed == "" {
 			out.Committed = after == 'I' && (r.txWas == 'I' || strings.HasPrefix(op.tag, "COMMIT"))
 		}
-		out.RolledBack = (failed != "" && after != 'T') || strings.HasPrefix(op.tag, "ROLLBACK")
+		// PostgreSQL tags ROLLBACK TO SAVEPOINT "ROLLBACK" too, and that
+		// leaves the transaction open: only an idle session after it
+		// says the whole transaction rolled back (approvals used in it
+		// are restored only then). In a batch that opens another
+		// transaction after its ROLLBACK this errs towards keeping them
+		// consumed.
+		out.RolledBack = (failed != "" && after != 'T') || (strings.HasPrefix(op.tag, "ROLLBACK") && after == 'I')
 		if c.rcat != nil && mayChangeCatalog(op.g.Class.Kind) && !op.skipped {
 			c.rcat.invalidate()
 		}
