@@ -8,58 +8,32 @@
 #
 # Needs the machine's PostgreSQL on 127.0.0.1:5432 (trust).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="/usr/local/go/bin:$PATH"
+source "$(dirname "$0")/lib.sh"
 N=${1:-30}
 DB=cs_approval_bench
 PG_PORT=5432
 CS_PORT=${CS_PORT:-25442}
 API_PORT=${API_PORT:-28453}
-work=$(mktemp -d "${BENCH_DIR:-/tmp}/cs-approval.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-	psql -h 127.0.0.1 -p $PG_PORT -U postgres -qc "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
+CS_DROP_DB=$DB
+cs_workdir cs-approval
+trap cs_cleanup EXIT
 
-psql -h 127.0.0.1 -p $PG_PORT -U postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
+cs_createdb $DB 2>/dev/null
 psql -h 127.0.0.1 -p $PG_PORT -U postgres -d $DB -qc "CREATE TABLE approval_bench (i int)" >/dev/null
 
-go build -o "$work/countersign" ./cmd/countersign
+cs_build
 go build -o "$work/approval" ./bench/approval
-cat > "$work/countersign.yaml" <<YAML
-listen:
-  api: 127.0.0.1:$API_PORT
-  postgres: 127.0.0.1:$CS_PORT
-  allow_plaintext_loopback: true
-store: sqlite://$work/data/countersign.db
-identity:
-  roles:
-    bench: [creator]
-    leads: [approver]
-resources:
-  - name: cs-approval
-    type: postgres
-    address: 127.0.0.1:$PG_PORT
-    database: $DB
-    username: postgres
-    policy:
-      access: [bench]
-      review:
-        kinds: [write, schema, privilege, admin, unknown]
-        approvers: [leads]
+{
+	cs_resource cs-approval
+	cat <<YAML
         approvals: 1
         mode: wait
         wait_timeout: 1m
 YAML
-CREATOR=$("$work/countersign" token issue --config "$work/countersign.yaml" --user alice --groups bench --ttl 1h 2>/dev/null)
-APPROVER=$("$work/countersign" token issue --config "$work/countersign.yaml" --user bob --groups leads --ttl 1h 2>/dev/null)
-"$work/countersign" serve --config "$work/countersign.yaml" >"$work/serve.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 50); do pg_isready -h 127.0.0.1 -p $CS_PORT -q && break; sleep 0.2; done
+} | cs_config true
+CREATOR=$(cs_token alice bench 1h 2>/dev/null)
+APPROVER=$(cs_token bob leads 1h 2>/dev/null)
+cs_start
 
 "$work/approval" -n "$N" -api "https://127.0.0.1:$API_PORT" -ca "$work/data/ca.pem" -approver "$APPROVER" \
 	-pg "host=127.0.0.1 port=$CS_PORT dbname=cs-approval user=alice password=$CREATOR sslmode=disable"

@@ -16,8 +16,7 @@
 # CS_PROFILE=FILE writes a 10 s CPU profile of the gateway taken while the
 # runs go on (serve --pprof on 127.0.0.1:$PPROF_PORT).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="/usr/local/go/bin:$PATH"
+source "$(dirname "$0")/lib.sh"
 ROWS=${1:-1000000}
 REPS=${2:-3}
 DB=cs_bench_mask
@@ -26,17 +25,11 @@ CS_PORT=${CS_PORT:-25442}
 API_PORT=${API_PORT:-28453}
 PPROF_PORT=${PPROF_PORT:-26062}
 SSLMODE=${CS_SSLMODE:-require}
-work=$(mktemp -d "${BENCH_DIR:-/tmp}/cs-bench-mask.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	psql -h 127.0.0.1 -p $PG_PORT -U postgres -qc "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+CS_DROP_DB=$DB
+cs_workdir cs-bench-mask
+trap cs_cleanup EXIT
 
-psql -h 127.0.0.1 -p $PG_PORT -U postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
+cs_createdb $DB
 psql -h 127.0.0.1 -p $PG_PORT -U postgres -q -v ON_ERROR_STOP=1 $DB >/dev/null <<SQL
 CREATE TABLE people (id int PRIMARY KEY, email text, ssn text, note text, city text);
 INSERT INTO people
@@ -49,40 +42,13 @@ FROM generate_series(1, $ROWS) AS i;
 VACUUM ANALYZE people;
 SQL
 
-go build -o "$work/countersign" ./cmd/countersign
+cs_build
 plaintext=false
 if [ "$SSLMODE" = disable ]; then plaintext=true; fi
-cat > "$work/countersign.yaml" <<YAML
-listen:
-  api: 127.0.0.1:$API_PORT
-  postgres: 127.0.0.1:$CS_PORT
-  allow_plaintext_loopback: $plaintext
-store: sqlite://$work/data/countersign.db
-identity:
-  roles:
-    bench: [creator]
-    leads: [approver]
-resources:
-  - name: cs-plain
-    type: postgres
-    address: 127.0.0.1:$PG_PORT
-    database: $DB
-    username: postgres
-    policy:
-      access: [bench]
-      review:
-        kinds: [write, schema, privilege, admin, unknown]
-        approvers: [leads]
-  - name: cs-masked
-    type: postgres
-    address: 127.0.0.1:$PG_PORT
-    database: $DB
-    username: postgres
-    policy:
-      access: [bench]
-      review:
-        kinds: [write, schema, privilege, admin, unknown]
-        approvers: [leads]
+{
+	cs_resource cs-plain
+	cs_resource cs-masked
+	cat <<YAML
       masking:
         - columns: ["*.email"]
           strategy: partial
@@ -93,13 +59,11 @@ resources:
         - detectors: [email, credit_card, us_ssn, iban, phone, ipv4, jwt, aws_access_key, api_token]
           strategy: redact
 YAML
-TOKEN=$("$work/countersign" token issue --config "$work/countersign.yaml" --user bench --groups bench --ttl 2h)
+} | cs_config $plaintext
+TOKEN=$(cs_token bench bench 2h)
 serve_flags=()
 if [ -n "${CS_PROFILE:-}" ]; then serve_flags=(--pprof "127.0.0.1:$PPROF_PORT"); fi
-"$work/countersign" serve --config "$work/countersign.yaml" "${serve_flags[@]}" >"$work/serve.log" 2>&1 &
-CS_PID=$!
-pids+=("$CS_PID")
-for _ in $(seq 1 50); do pg_isready -h 127.0.0.1 -p $CS_PORT -q && break; sleep 0.2; done
+cs_start "${serve_flags[@]}"
 
 QUERY="SELECT id, email, ssn, note, city FROM people"
 

@@ -15,8 +15,7 @@
 # Needs the machine's PostgreSQL on 127.0.0.1:5432 (trust) and pgbouncer
 # (installed from Debian when missing).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH="/usr/local/go/bin:$PATH"
+source "$(dirname "$0")/lib.sh"
 SECS=${1:-30}
 CLIENTS=${2:-8}
 THREADS=2
@@ -25,53 +24,23 @@ PG_PORT=5432
 CS_PORT=${CS_PORT:-25432}
 API_PORT=${API_PORT:-28443}
 BOUNCER_PORT=${BOUNCER_PORT:-26432}
-work=$(mktemp -d "${BENCH_DIR:-/tmp}/cs-bench.XXXXXX")
-pids=()
 # The work directory (store, logs) is removed at the end: a 30 s run leaves
 # about 400 MB of trail. BENCH_KEEP=1 keeps it for a look.
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	[ -n "${BENCH_KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
-}
-trap cleanup EXIT
+cs_workdir cs-bench
+trap cs_cleanup EXIT
 
 if ! command -v pgbouncer >/dev/null; then
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
 fi
 
-psql -h 127.0.0.1 -p $PG_PORT -U postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
+cs_createdb $DB
 pgbench -h 127.0.0.1 -p $PG_PORT -U postgres -i -s 10 -q $DB >/dev/null 2>&1
 
-go build -o "$work/countersign" ./cmd/countersign
-cat > "$work/countersign.yaml" <<YAML
-listen:
-  api: 127.0.0.1:$API_PORT
-  postgres: 127.0.0.1:$CS_PORT
-  # pgbouncer is measured in plaintext, so countersign is too (beside TLS).
-  allow_plaintext_loopback: true
-store: sqlite://$work/data/countersign.db
-identity:
-  roles:
-    bench: [creator]
-    leads: [approver]
-resources:
-  - name: cs-bench
-    type: postgres
-    address: 127.0.0.1:$PG_PORT
-    database: $DB
-    username: postgres
-    policy:
-      access: [bench]
-      review:
-        kinds: [write, schema, privilege, admin, unknown]
-        approvers: [leads]
-YAML
-TOKEN=$("$work/countersign" token issue --config "$work/countersign.yaml" --user bench --groups bench --ttl 2h)
-"$work/countersign" serve --config "$work/countersign.yaml" ${CS_SERVE_FLAGS:-} >"$work/serve.log" 2>&1 &
-pids+=($!)
-cs_pid=$!
-for _ in $(seq 1 50); do pg_isready -h 127.0.0.1 -p $CS_PORT -q && break; sleep 0.2; done
+cs_build
+# pgbouncer is measured in plaintext, so countersign is too (beside TLS).
+cs_resource cs-bench | cs_config true
+TOKEN=$(cs_token bench bench 2h)
+cs_start ${CS_SERVE_FLAGS:-}
 
 cat > "$work/pgbouncer.ini" <<INI
 [databases]
@@ -92,7 +61,7 @@ echo '"postgres" ""' > "$work/userlist.txt"
 chown -R postgres "$work" 2>/dev/null || true
 runuser -u postgres -- pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
 pids+=($!)
-for _ in $(seq 1 50); do pg_isready -h 127.0.0.1 -p $BOUNCER_PORT -q && break; sleep 0.2; done
+wait_port $BOUNCER_PORT
 bouncer_pid=$(cat "$work/pgbouncer.pid" 2>/dev/null || true)
 
 # cpu_ticks PID: user+system CPU of a process, in clock ticks.
@@ -108,10 +77,10 @@ run() { # label, mode, proxy pid ("" for none), connection args...
 	local label=$1 mode=$2 pid=$3; shift 3
 	local out t0 t1 c0 c1
 	t0=$(cpu_ticks "$pid")
-	[ "$pid" = "$cs_pid" ] && c0=$(commits)
+	[ "$pid" = "$CS_PID" ] && c0=$(commits)
 	out=$(pgbench -n -S -M "$mode" -c "$CLIENTS" -j $THREADS -T "$SECS" "$@" 2>&1)
 	t1=$(cpu_ticks "$pid")
-	[ "$pid" = "$cs_pid" ] && c1=$(commits)
+	[ "$pid" = "$CS_PID" ] && c1=$(commits)
 	local tps lat n extra=""
 	tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
 	lat=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms/\1/p')
@@ -136,14 +105,14 @@ TICKS=$(getconf CLK_TCK)
 echo "pgbench -S, $CLIENTS clients, ${SECS}s each, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for mode in simple prepared; do
 	d=$(run direct "$mode" "" -h 127.0.0.1 -p $PG_PORT -U postgres $DB)
-	ct=$(PGPASSWORD=$TOKEN PGSSLMODE=require run "countersign tls" "$mode" "$cs_pid" -h 127.0.0.1 -p $CS_PORT -U bench cs-bench)
-	cp=$(PGPASSWORD=$TOKEN PGSSLMODE=disable run "countersign" "$mode" "$cs_pid" -h 127.0.0.1 -p $CS_PORT -U bench cs-bench)
+	ct=$(PGPASSWORD=$TOKEN PGSSLMODE=require run "countersign tls" "$mode" "$CS_PID" -h 127.0.0.1 -p $CS_PORT -U bench cs-bench)
+	cp=$(PGPASSWORD=$TOKEN PGSSLMODE=disable run "countersign" "$mode" "$CS_PID" -h 127.0.0.1 -p $CS_PORT -U bench cs-bench)
 	b=$(run pgbouncer "$mode" "$bouncer_pid" -h 127.0.0.1 -p $BOUNCER_PORT -U postgres $DB)
 	printf '%-9s countersign/direct %.2f (tls %.2f)  countersign/pgbouncer %.2f (tls %.2f)\n' "$mode" \
 		"$(echo "$cp / $d" | bc -l)" "$(echo "$ct / $d" | bc -l)" \
 		"$(echo "$cp / $b" | bc -l)" "$(echo "$ct / $b" | bc -l)" >&2
 done
 # A clean shutdown signs the chain's end, so the trail verifies whole.
-kill -TERM "$cs_pid" 2>/dev/null || true
-wait "$cs_pid" 2>/dev/null || true
+kill -TERM "$CS_PID" 2>/dev/null || true
+wait "$CS_PID" 2>/dev/null || true
 "$work/countersign" audit verify --config "$work/countersign.yaml" >&2 || true

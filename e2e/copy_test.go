@@ -22,10 +22,7 @@ func TestCopyNeedsWriteGrant(t *testing.T) {
 	t.Parallel()
 	db := pgDatabase(t)
 	pgExec(t, db, "CREATE TABLE items (id int PRIMARY KEY, note text)", "INSERT INTO items VALUES (1, 'one'), (2, 'two')")
-	g := newGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db})
-	alice := g.token("alice", "engineers")
-	bob := g.token("bob", "dba-leads")
-	g.start()
+	g, alice, bob := startGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db})
 	conn := g.pgConnString("pg-app", "alice", alice)
 	dir := t.TempDir()
 	wait := time.Minute

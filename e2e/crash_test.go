@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,13 +26,10 @@ func TestCrashUnderWriteLoadLosesNoRecord(t *testing.T) {
 	pgbenchInit(t, db)
 	logStatements(t, db)
 	pglog := openPGLog(t)
-	g := newGateway(t, resourceSpec{Name: "pg-bench", Type: "postgres", Database: db})
 	// Checkpoints every few events, so the crash cuts through a signed
 	// chain, not only an unsigned one.
-	g.appendConfig("recording:\n  checkpoint_every: 25\n")
-	alice := g.token("alice", "engineers")
-	bob := g.token("bob", "dba-leads")
-	g.start()
+	g, alice, bob := startGateway(t, resourceSpec{Name: "pg-bench", Type: "postgres", Database: db},
+		"recording:\n  checkpoint_every: 25\n")
 	grantWrite(t, g, alice, bob, "pg-bench")
 
 	bench := startPgbench(t, g, "pg-bench", alice, "-n", "-c", "4", "-j", "2", "-T", "5")
@@ -87,40 +83,6 @@ func pgbenchInit(t *testing.T, db string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("pgbench -i directly on PostgreSQL: %v\n%s", err, out)
 	}
-}
-
-// grantWrite has initiator request a one-hour write grant and approver
-// approve it.
-func grantWrite(t *testing.T, g *gateway, initiator, approver, resource string) {
-	t.Helper()
-	out := g.mustCLI(initiator, "grants", "request", resource, "--access", "write", "--for", "1h", "--reason", "e2e load", "--json")
-	var v struct {
-		Review review `json:"review"`
-	}
-	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Review.ID == "" {
-		t.Fatalf("grants request --json printed no review id: %v\n%s", err, out)
-	}
-	g.mustCLI(approver, "reviews", "approve", v.Review.ID)
-}
-
-// startPgbench runs pgbench through the gateway with extra arguments.
-func startPgbench(t *testing.T, g *gateway, resource, token string, args ...string) *psqlRun {
-	t.Helper()
-	host, port := strings.Split(g.pg, ":")[0], strings.Split(g.pg, ":")[1]
-	all := append([]string{"-h", host, "-p", port, "-U", "alice"}, args...)
-	all = append(all, resource)
-	r := &psqlRun{cmd: exec.Command("pgbench", all...), done: make(chan struct{})}
-	r.cmd.Env = append(os.Environ(), "PGPASSWORD="+token, "PGSSLMODE=require")
-	r.cmd.Stdout, r.cmd.Stderr = &syncWriter{mu: &r.mu, b: &r.out}, &syncWriter{mu: &r.mu, b: &r.out}
-	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("starting pgbench: %v", err)
-	}
-	go func() { _ = r.cmd.Wait(); close(r.done) }()
-	t.Cleanup(func() {
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	})
-	return r
 }
 
 // writes keeps the UPDATE and INSERT statements.

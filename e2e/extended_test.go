@@ -20,10 +20,7 @@ func TestExtendedProtocolApprovalBindsParameters(t *testing.T) {
 	t.Parallel()
 	db := pgDatabase(t)
 	pgExec(t, db, "CREATE TABLE payments (id int PRIMARY KEY, amount int)")
-	g := newGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db, Mode: "reject"})
-	alice := g.token("alice", "engineers")
-	bob := g.token("bob", "dba-leads")
-	g.start()
+	g, alice, bob := startGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db, Mode: "reject"})
 
 	ctx := ctxFor(t, 2*time.Minute)
 	conn, err := pgx.Connect(ctx, g.pgConnString("pg-app", "alice", alice))

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -19,19 +18,9 @@ func TestReviewGrantRevokedBeforeCommit(t *testing.T) {
 	t.Parallel()
 	db := pgDatabase(t)
 	pgExec(t, db, "CREATE TABLE payouts (id int PRIMARY KEY, amount int)")
-	g := newGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db, Mode: "reject"})
-	alice := g.token("alice", "engineers")
-	bob := g.token("bob", "dba-leads")
-	g.start()
+	g, alice, bob := startGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db, Mode: "reject"})
 
-	out := g.mustCLI(alice, "grants", "request", "pg-app", "--access", "write", "--for", "1h", "--reason", "review", "--json")
-	var req struct {
-		Review review `json:"review"`
-	}
-	if err := json.Unmarshal([]byte(out), &req); err != nil || req.Review.ID == "" {
-		t.Fatalf("grants request --json printed no id: %v\n%s", err, out)
-	}
-	g.mustCLI(bob, "reviews", "approve", req.Review.ID)
+	id := grant(t, g, alice, bob, "pg-app", "write", "1h", "review")
 
 	ctx := ctxFor(t, 2*time.Minute)
 	conn, err := pgx.Connect(ctx, g.pgConnString("pg-app", "alice", alice))
@@ -44,7 +33,7 @@ func TestReviewGrantRevokedBeforeCommit(t *testing.T) {
 			t.Fatalf("%s under the grant: %v", s, err)
 		}
 	}
-	g.mustCLI(bob, "grants", "revoke", req.Review.ID)
+	g.mustCLI(bob, "grants", "revoke", id)
 	// The grant's end reaches the session (its watch fires) before COMMIT:
 	// wait until a new write is refused on another connection.
 	other, err := pgx.Connect(ctx, g.pgConnString("pg-app", "alice", alice))

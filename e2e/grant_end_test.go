@@ -11,6 +11,19 @@ import (
 	"time"
 )
 
+// grantEndCases are the two ways a grant ends while a write runs under
+// it, for both engines' grant end tests: on time (a grant short enough to
+// run out during the write) or revoked; why is how the client is told.
+var grantEndCases = []struct {
+	name   string
+	grant  string // --for
+	revoke bool
+	why    string
+}{
+	{"runs out", "6s", false, "ran out"},
+	{"revoked", "1h", true, "was revoked"},
+}
+
 // TestGrantEndCancelsRunningStatement: a write runs under a grant, and the
 // grant ends while PostgreSQL still executes it (a real pg_sleep(30)): on
 // time, or by `countersign grants revoke`. The statement is cancelled
@@ -19,36 +32,16 @@ import (
 // announce the grant's start and end.
 func TestGrantEndCancelsRunningStatement(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		name   string
-		grant  string // --for
-		revoke bool
-		why    string
-	}{
-		{"runs out", "6s", false, "ran out"},
-		{"revoked", "1h", true, "was revoked"},
-	}
-	for _, tc := range cases {
+	for _, tc := range grantEndCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			db := pgDatabase(t)
 			pgExec(t, db, "CREATE TABLE audit_marks (note text)")
 			hooks := newHookReceiver(t)
-			g := newGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db})
-			g.appendConfig("webhooks:\n  - url: " + hooks.srv.URL + "/hook\n    format: json\n")
-			alice := g.token("alice", "engineers")
-			bob := g.token("bob", "dba-leads")
-			g.start()
+			g, alice, bob := startGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db},
+				"webhooks:\n  - url: "+hooks.srv.URL+"/hook\n    format: json\n")
 
-			out := g.mustCLI(alice, "grants", "request", "pg-app", "--access", "write", "--for", tc.grant, "--reason", "e2e grant end", "--json")
-			var req struct {
-				Review review `json:"review"`
-			}
-			if err := json.Unmarshal([]byte(out), &req); err != nil || req.Review.ID == "" {
-				t.Fatalf("grants request --json printed no id: %v\n%s", err, out)
-			}
-			id := req.Review.ID
-			g.mustCLI(bob, "reviews", "approve", id)
+			id := grant(t, g, alice, bob, "pg-app", "write", tc.grant, "e2e grant end")
 
 			marker := uniqueName("slow")
 			stmt := "INSERT INTO audit_marks SELECT '" + marker + "' FROM pg_sleep(30)"
@@ -148,10 +141,7 @@ func TestReviewsShowEstimate(t *testing.T) {
 		"ANALYZE stock",
 		"CREATE SEQUENCE side",
 		`CREATE FUNCTION bump(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM nextval('public.side'); RETURN $1; END $$`)
-	g := newGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db, Mode: "reject"})
-	alice := g.token("alice", "engineers")
-	bob := g.token("bob", "dba-leads")
-	g.start()
+	g, alice, bob := startGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db, Mode: "reject"})
 
 	cases := []struct {
 		name, stmt, want string

@@ -404,14 +404,7 @@ END $$`
 	})
 
 	t.Run("unmask grant is recorded as unmasked", func(t *testing.T) {
-		out := g.mustCLI(carol, "grants", "request", "pg-mask", "--access", "unmask", "--for", "1h", "--reason", "ticket 6", "--json")
-		var v struct {
-			Review review `json:"review"`
-		}
-		if err := json.Unmarshal([]byte(out), &v); err != nil || v.Review.ID == "" {
-			t.Fatalf("grants request --json printed no review id: %v\n%s", err, out)
-		}
-		g.mustCLI(bob, "reviews", "approve", v.Review.ID)
+		grant(t, g, carol, bob, "pg-mask", "unmask", "1h", "ticket 6")
 		cc, err := pgx.Connect(ctx, g.pgConnString("pg-mask", "carol", carol))
 		if err != nil {
 			t.Fatal(err)

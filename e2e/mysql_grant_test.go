@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"database/sql"
-	"encoding/json"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -18,34 +16,13 @@ import (
 // --force) is refused with a review id.
 func TestMysqlGrantEndCancelsRunningStatement(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		name   string
-		grant  string // --for
-		revoke bool
-		why    string
-	}{
-		{"runs out", "6s", false, "ran out"},
-		{"revoked", "1h", true, "was revoked"},
-	}
-	for _, tc := range cases {
+	for _, tc := range grantEndCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			schema := mysqlDatabase(t)
-			mysqlExec(t, "CREATE TABLE "+schema+".notes (id int PRIMARY KEY, body varchar(64))")
-			g := newGateway(t, resourceSpec{Name: "my-app", Type: "mysql", Mode: "reject"})
-			alice := g.token("alice", "engineers")
-			bob := g.token("bob", "dba-leads")
-			g.start()
+			schema := mysqlNotes(t)
+			g, alice, bob := startGateway(t, resourceSpec{Name: "my-app", Type: "mysql", Mode: "reject"})
 
-			out := g.mustCLI(alice, "grants", "request", "my-app", "--access", "write", "--for", tc.grant, "--reason", "e2e grant end", "--json")
-			var req struct {
-				Review review `json:"review"`
-			}
-			if err := json.Unmarshal([]byte(out), &req); err != nil || req.Review.ID == "" {
-				t.Fatalf("grants request --json printed no id: %v\n%s", err, out)
-			}
-			id := req.Review.ID
-			g.mustCLI(bob, "reviews", "approve", id)
+			id := grant(t, g, alice, bob, "my-app", "write", tc.grant, "e2e grant end")
 
 			marker := uniqueName("slow")
 			slow := "INSERT INTO notes (id, body) SELECT 1, CONCAT('" + marker + "', SLEEP(30))"
@@ -96,22 +73,4 @@ func mysqlRunning(t *testing.T, marker string) bool {
 		t.Fatalf("reading MariaDB's process list: %v", err)
 	}
 	return n > 0
-}
-
-// startMariadb runs the mariadb client on a script in the background (its
-// output as a psqlRun's).
-func startMariadb(t *testing.T, script string, args ...string) *psqlRun {
-	t.Helper()
-	r := &psqlRun{cmd: exec.Command("mariadb", args...), done: make(chan struct{})}
-	r.cmd.Stdin = strings.NewReader(script)
-	r.cmd.Stdout, r.cmd.Stderr = &syncWriter{mu: &r.mu, b: &r.out}, &syncWriter{mu: &r.mu, b: &r.out}
-	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("starting mariadb (apt-get install mariadb-client): %v", err)
-	}
-	go func() { _ = r.cmd.Wait(); close(r.done) }()
-	t.Cleanup(func() {
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	})
-	return r
 }

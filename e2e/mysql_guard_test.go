@@ -51,9 +51,7 @@ func mysqlGatewayDB(t *testing.T, g *gateway, resource, token, schema string) *s
 // with a review id, and MariaDB's table is unchanged afterwards.
 func TestMysqlHiddenWritesRefused(t *testing.T) {
 	t.Parallel()
-	schema := mysqlDatabase(t)
-	mysqlExec(t, "CREATE TABLE "+schema+".notes (id int PRIMARY KEY, body varchar(64))",
-		"INSERT INTO "+schema+".notes VALUES (1, 'untouched')")
+	schema := mysqlNotes(t, "untouched")
 	g := newGateway(t, resourceSpec{Name: "my-app", Type: "mysql", Mode: "reject"})
 	alice := g.token("alice", "engineers")
 	g.start()
@@ -98,12 +96,8 @@ func TestMysqlHiddenWritesRefused(t *testing.T) {
 // once the person holds one the file's rows land.
 func TestMysqlLoadDataLocalNeedsWriteGrant(t *testing.T) {
 	t.Parallel()
-	schema := mysqlDatabase(t)
-	mysqlExec(t, "CREATE TABLE "+schema+".notes (id int PRIMARY KEY, body varchar(64))")
-	g := newGateway(t, resourceSpec{Name: "my-app", Type: "mysql", Mode: "reject"})
-	alice := g.token("alice", "engineers")
-	bob := g.token("bob", "dba-leads")
-	g.start()
+	schema := mysqlNotes(t)
+	g, alice, bob := startGateway(t, resourceSpec{Name: "my-app", Type: "mysql", Mode: "reject"})
 	csv := filepath.Join(t.TempDir(), "notes.csv")
 	if err := os.WriteFile(csv, []byte("7,seven\n8,eight\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -20,13 +20,8 @@ import (
 // because the client was started with --comments.
 func TestMysqlClientsInteractive(t *testing.T) {
 	t.Parallel()
-	schema := mysqlDatabase(t)
-	mysqlExec(t, "CREATE TABLE "+schema+".notes (id int PRIMARY KEY, body varchar(64))",
-		"INSERT INTO "+schema+".notes VALUES (1, 'hello from the terminal')")
-	g := newGateway(t, resourceSpec{Name: "my-app", Type: "mysql", Mode: "reject"})
-	alice := g.token("alice", "engineers")
-	bob := g.token("bob", "dba-leads")
-	g.start()
+	schema := mysqlNotes(t, "hello from the terminal")
+	g, alice, bob := startGateway(t, resourceSpec{Name: "my-app", Type: "mysql", Mode: "reject"})
 	wait := 30 * time.Second
 
 	for i, client := range []string{"mariadb", "mysql"} {
@@ -153,12 +148,8 @@ func mysqlCount(t *testing.T, schema, where string) int {
 // and then the client's statement completes.
 func TestMariadbInteractiveWait(t *testing.T) {
 	t.Parallel()
-	schema := mysqlDatabase(t)
-	mysqlExec(t, "CREATE TABLE "+schema+".notes (id int PRIMARY KEY, body varchar(64))")
-	g := newGateway(t, resourceSpec{Name: "my-app", Type: "mysql", Mode: "wait"})
-	alice := g.token("alice", "engineers")
-	bob := g.token("bob", "dba-leads")
-	g.start()
+	schema := mysqlNotes(t)
+	g, alice, bob := startGateway(t, resourceSpec{Name: "my-app", Type: "mysql", Mode: "wait"})
 	wait := 30 * time.Second
 	term, prompt := mysqlTerminal(t, g, "mariadb", alice, schema)
 

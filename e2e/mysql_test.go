@@ -17,9 +17,7 @@ import (
 // bad token gets error 1045.
 func TestMariadbClientOverTLS(t *testing.T) {
 	t.Parallel()
-	schema := mysqlDatabase(t)
-	mysqlExec(t, "CREATE TABLE "+schema+".notes (id int PRIMARY KEY, body varchar(64))",
-		"INSERT INTO "+schema+".notes VALUES (1, 'hello from mariadb')")
+	schema := mysqlNotes(t, "hello from mariadb")
 	g := newGateway(t, resourceSpec{Name: "my-app", Type: "mysql"})
 	alice := g.token("alice", "engineers")
 	g.start()

@@ -31,11 +31,8 @@ func TestPasswordStatementsMasked(t *testing.T) {
 	role := uniqueName("cs_pw")
 	t.Cleanup(func() { pgAdmin(t, "DROP ROLE IF EXISTS "+role) })
 	hooks := newHookReceiver(t)
-	g := newGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db, Mode: "reject"})
-	g.appendConfig("webhooks:\n  - url: " + hooks.srv.URL + "/hook\n    format: json\n  - url: " + hooks.srv.URL + "/slack\n    format: slack\n")
-	alice := g.token("alice", "engineers")
-	bob := g.token("bob", "dba-leads")
-	g.start()
+	g, alice, bob := startGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db, Mode: "reject"},
+		"webhooks:\n  - url: "+hooks.srv.URL+"/hook\n    format: json\n  - url: "+hooks.srv.URL+"/slack\n    format: slack\n")
 
 	stmt := "CREATE ROLE " + role + " LOGIN PASSWORD '" + secretPassword + "'"
 	out, code := startPsql(t, g.pgConnString("pg-app", "alice", alice), stmt).wait(t, 30*time.Second)
@@ -84,11 +81,8 @@ func TestMySQLPasswordStatementsMasked(t *testing.T) {
 	user := uniqueName("cs_pw")
 	t.Cleanup(func() { mysqlExec(t, "DROP USER IF EXISTS '"+user+"'@'%'") })
 	hooks := newHookReceiver(t)
-	g := newGateway(t, resourceSpec{Name: "my-app", Type: "mysql", Mode: "reject"})
-	g.appendConfig("webhooks:\n  - url: " + hooks.srv.URL + "/hook\n    format: json\n")
-	alice := g.token("alice", "engineers")
-	bob := g.token("bob", "dba-leads")
-	g.start()
+	g, alice, bob := startGateway(t, resourceSpec{Name: "my-app", Type: "mysql", Mode: "reject"},
+		"webhooks:\n  - url: "+hooks.srv.URL+"/hook\n    format: json\n")
 	db := mysqlGatewayDB(t, g, "my-app", alice, schema)
 
 	stmt := "CREATE USER '" + user + "'@'%' IDENTIFIED BY '" + secretPassword + "'"

@@ -15,10 +15,7 @@ func TestPsqlInteractiveApproval(t *testing.T) {
 	t.Parallel()
 	db := pgDatabase(t)
 	pgExec(t, db, "CREATE TABLE items (id int PRIMARY KEY, note text)", "INSERT INTO items VALUES (1, 'one')")
-	g := newGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db})
-	alice := g.token("alice", "engineers")
-	bob := g.token("bob", "dba-leads")
-	g.start()
+	g, alice, bob := startGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db})
 
 	cmd := exec.Command("psql", "-X", g.pgConnString("pg-app", "alice", alice))
 	cmd.Env = append(os.Environ(), "PAGER=cat", "PSQL_PAGER=cat", "TERM=dumb", "PSQLRC=/dev/null")

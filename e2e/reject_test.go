@@ -1,71 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// psqlAsync runs `psql -X -c sql` through the gateway in the background.
-type psqlRun struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-}
-
-func startPsql(t *testing.T, conn string, sql ...string) *psqlRun {
-	t.Helper()
-	args := []string{"-X", "-v", "ON_ERROR_STOP=1", conn}
-	for _, s := range sql {
-		args = append(args, "-c", s)
-	}
-	r := &psqlRun{cmd: exec.Command("psql", args...), done: make(chan struct{})}
-	r.cmd.Stdout, r.cmd.Stderr = &syncWriter{mu: &r.mu, b: &r.out}, &syncWriter{mu: &r.mu, b: &r.out}
-	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("starting psql: %v", err)
-	}
-	go func() { _ = r.cmd.Wait(); close(r.done) }()
-	t.Cleanup(func() {
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	})
-	return r
-}
-
-// wait waits (bounded) for psql to exit and returns its output and exit code.
-func (r *psqlRun) wait(t *testing.T, d time.Duration) (string, int) {
-	t.Helper()
-	select {
-	case <-r.done:
-	case <-time.After(d):
-		t.Fatalf("psql did not finish within %v; it printed:\n%s", d, r.output())
-	}
-	return r.output(), r.cmd.ProcessState.ExitCode()
-}
-
-func (r *psqlRun) output() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.out.String()
-}
-
-// syncWriter lets a command's stdout and stderr share one buffer that the
-// test reads while the command runs.
-type syncWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
 
 // review is the part of the API's review JSON the tests read.
 type review struct {
@@ -112,10 +52,7 @@ func pendingReview(t *testing.T, g *gateway, token, marker string) string {
 // reached the server.
 func TestSelfApprovalRefusedAndRejectedWriteNeverRuns(t *testing.T) {
 	t.Parallel()
-	db := pgDatabase(t)
-	pgExec(t, db, "CREATE TABLE accounts (id int PRIMARY KEY, balance int)", "INSERT INTO accounts VALUES (1, 100)")
-	logStatements(t, db)
-	pglog := openPGLog(t)
+	db, pglog := pgLoggedDatabase(t, "CREATE TABLE accounts (id int PRIMARY KEY, balance int)", "INSERT INTO accounts VALUES (1, 100)")
 	g := newGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db})
 	alice := g.token("alice", "engineers")
 	carol := g.token("carol", "engineers", "dba-leads") // a creator who is also an approver

@@ -11,14 +11,8 @@ import (
 // review survives the restart as pending, and nothing ran.
 func TestRestartWhileWaiting(t *testing.T) {
 	t.Parallel()
-	db := pgDatabase(t)
-	pgExec(t, db, "CREATE TABLE flags (name text PRIMARY KEY, value bool)", "INSERT INTO flags VALUES ('on', false)")
-	logStatements(t, db)
-	pglog := openPGLog(t)
-	g := newGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db})
-	alice := g.token("alice", "engineers")
-	bob := g.token("bob", "dba-leads")
-	g.start()
+	db, pglog := pgLoggedDatabase(t, "CREATE TABLE flags (name text PRIMARY KEY, value bool)", "INSERT INTO flags VALUES ('on', false)")
+	g, alice, bob := startGateway(t, resourceSpec{Name: "pg-app", Type: "postgres", Database: db})
 
 	marker := uniqueName("restart")
 	stmt := "UPDATE flags SET value = true WHERE name = 'on' AND '" + marker + "' <> ''"

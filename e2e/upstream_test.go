@@ -211,6 +211,17 @@ func logStatements(t *testing.T, db string) {
 	pgAdmin(t, "ALTER DATABASE "+db+" SET log_statement = 'all'")
 }
 
+// pgLoggedDatabase is a throwaway database made with stmts whose later
+// statements PostgreSQL logs, and the log to read them from: for tests
+// that prove a statement never reached the server.
+func pgLoggedDatabase(t *testing.T, stmts ...string) (string, *pgLog) {
+	t.Helper()
+	db := pgDatabase(t)
+	pgExec(t, db, stmts...)
+	logStatements(t, db)
+	return db, openPGLog(t)
+}
+
 // mysqlDatabase creates a throwaway database on the machine's MariaDB and
 // drops it when the test ends.
 func mysqlDatabase(t *testing.T) string {
@@ -254,6 +265,20 @@ func mysqlExec(t *testing.T, stmts ...string) {
 			t.Fatalf("directly on MariaDB: %s: %v", s, err)
 		}
 	}
+}
+
+// mysqlNotes is a throwaway MariaDB database with the table the MySQL
+// tests write to, notes (id, body), holding one row per body given (ids
+// from 1); mysqlCount reads it back.
+func mysqlNotes(t *testing.T, bodies ...string) string {
+	t.Helper()
+	schema := mysqlDatabase(t)
+	stmts := []string{"CREATE TABLE " + schema + ".notes (id int PRIMARY KEY, body varchar(64))"}
+	for i, b := range bodies {
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO %s.notes VALUES (%d, '%s')", schema, i+1, b))
+	}
+	mysqlExec(t, stmts...)
+	return schema
 }
 
 // waitFor polls cond until it holds or d passes, then fails with what it

@@ -31,6 +31,9 @@ type Detector struct {
 	// noDotDigitAfter refuses a match followed by "." and a digit: the
 	// first four parts of a version string 1.2.3.4.5 are not an address.
 	noDotDigitAfter bool
+	// shrink: a match that fails is searched for a part that passes
+	// (Detector.shrunk).
+	shrink bool
 	// valid filters regex matches (checksums, ranges, look-alikes).
 	valid func(m []byte) bool
 	// chars, when set, holds every byte a match can contain: the
@@ -81,22 +84,62 @@ func (d *Detector) find(v []byte, sig uint32) [][2]int {
 // findIn appends the matches inside v[lo:hi]; the boundary checks look at
 // the bytes of v around them.
 func (d *Detector) findIn(v []byte, lo, hi int, out [][2]int) [][2]int {
-	for _, loc := range d.re.FindAllIndex(v[lo:hi], -1) {
-		s, e := lo+loc[0], lo+loc[1]
-		if s > 0 && strings.IndexByte(d.notBefore, v[s-1]) >= 0 {
-			continue
+	for pos := lo; pos < hi; {
+		loc := d.re.FindIndex(v[pos:hi])
+		if loc == nil {
+			break
 		}
-		if e < len(v) && strings.IndexByte(d.notAfter, v[e]) >= 0 {
-			continue
-		}
-		if d.noDotDigitAfter && e+1 < len(v) && v[e] == '.' && '0' <= v[e+1] && v[e+1] <= '9' {
-			continue
-		}
-		if d.valid == nil || d.valid(v[s:e]) {
+		s, e := pos+loc[0], pos+loc[1]
+		pos = max(e, s+1) // no expression matches empty; progress regardless
+		if d.ok(v, s, e) {
 			out = append(out, [2]int{s, e})
+			continue
+		}
+		if d.shrink {
+			if s2, e2, ok := d.shrunk(v, s, e); ok {
+				out = append(out, [2]int{s2, e2})
+				pos = e2
+			}
 		}
 	}
 	return out
+}
+
+// ok applies the boundary checks and valid to the match v[s:e].
+func (d *Detector) ok(v []byte, s, e int) bool {
+	if s > 0 && strings.IndexByte(d.notBefore, v[s-1]) >= 0 {
+		return false
+	}
+	if e < len(v) && strings.IndexByte(d.notAfter, v[e]) >= 0 {
+		return false
+	}
+	if d.noDotDigitAfter && e+1 < len(v) && v[e] == '.' && '0' <= v[e+1] && v[e+1] <= '9' {
+		return false
+	}
+	return d.valid == nil || d.valid(v[s:e])
+}
+
+// shrunk looks inside a greedy match that failed for the longest, then
+// leftmost, part of it that starts and ends at a space-separated group and
+// passes: "4111 1111 1111 1111 123" (a card and its CVV) or
+// "2 4111111111111111" would otherwise be one 19-digit number that fails
+// the Luhn sum, and the card would pass unmasked.
+func (d *Detector) shrunk(v []byte, s, e int) (int, int, bool) {
+	best := [2]int{-1, -1}
+	for i := s; i < e; i++ {
+		if i > s && (v[i-1] != ' ' || !isDigit(v[i])) {
+			continue
+		}
+		for j := e; j > i; j-- {
+			if j < e && (v[j] != ' ' || !isDigit(v[j-1])) {
+				continue
+			}
+			if (i != s || j != e) && j-i > best[1]-best[0] && d.ok(v, i, j) {
+				best = [2]int{i, j}
+			}
+		}
+	}
+	return best[0], best[1], best[0] >= 0
 }
 
 // byteSet is the set of the bytes of s.
@@ -241,7 +284,7 @@ func init() {
 		re:        regexp.MustCompile(`(?:\d[ \-]?){12,18}\d`),
 		notBefore: digits + "-", notAfter: digits + "-",
 		chars: byteSet(digits + " -"), minLen: 13,
-		valid: validCard,
+		valid: validCard, shrink: true,
 	})
 	register(&Detector{
 		Name:      "us_ssn",
@@ -260,8 +303,10 @@ func init() {
 		valid: validIBAN,
 	})
 	register(&Detector{
-		Name:      "phone",
-		need:      sigDigits7 | sigPhoneSep,
+		Name: "phone",
+		// Not sigDigits7: "+1 555 01" matches with six digits. Every
+		// alternative holds '+', '(', or a digit, '-' or ' ', and a digit.
+		need:      sigPhoneSep,
 		notBefore: alnum + ".+-", notAfter: alnum + ".-",
 		chars: byteSet(digits + " -.+()"), minLen: 7,
 		re: regexp.MustCompile(`(?:` +
@@ -298,8 +343,16 @@ func init() {
 	register(&Detector{
 		Name: "aws_access_key",
 		need: sigA,
+		// Every prefix of the expression, not only those holding "IA": an
+		// AIDA, AROA or AGPA key has none, and the hint must never refuse
+		// what the expression matches.
 		hint: func(v []byte, _ uint32) bool {
-			return bytes.Contains(v, []byte("IA")) || bytes.Contains(v, []byte("ACCA"))
+			for _, p := range awsPrefixes {
+				if bytes.Contains(v, p) {
+					return true
+				}
+			}
+			return false
 		},
 		re:        regexp.MustCompile(`(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z2-7]{16}`),
 		notBefore: alnum, notAfter: alnum,
@@ -328,6 +381,11 @@ func init() {
 			`)`),
 		valid: highEntropy,
 	})
+}
+
+var awsPrefixes = [][]byte{
+	[]byte("AKIA"), []byte("ASIA"), []byte("ABIA"), []byte("ACCA"), []byte("AGPA"), []byte("AIDA"),
+	[]byte("AROA"), []byte("AIPA"), []byte("ANPA"), []byte("ANVA"), []byte("APKA"),
 }
 
 var tokenPrefixes = [][]byte{

@@ -1,6 +1,7 @@
 package recording
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
@@ -147,6 +148,19 @@ func (l *Log) Retain(ctx context.Context, st Pruner, cutoff time.Time) (Retentio
 			}
 		}
 		mark, marked := marks[w]
+		if marked {
+			// The mark is read from the store, which whoever attacks the
+			// trail can write: a forged one reaching past the last
+			// checkpoint would have this process delete the unsigned tail.
+			// Only a mark under the trail's key, at a signed checkpoint of
+			// the same hash, is an order to delete.
+			if problem := markProblem(mark, cps, keys); problem != "" {
+				l.log.Error("recording: retention left a chain alone: its retention mark is not one retention wrote; run 'countersign audit verify'",
+					"writer", w, "problem", problem)
+				res.Refused = append(res.Refused, fmt.Sprintf("writer %s: %s", w, problem))
+				continue
+			}
+		}
 		if marked && anchor.Seq <= mark.Through {
 			// Already cut there; finish a run that was interrupted while
 			// deleting (the mark and the record are written first).
@@ -274,6 +288,21 @@ func checkSegment(ctx context.Context, st Store, w string, cps []Checkpoint, anc
 		return first, fmt.Sprintf("the events do not reach the checkpoint at %d", anchor.Seq), nil
 	}
 	return first, "", nil
+}
+
+// markProblem says why a stored mark must not be acted on ("" when it may):
+// it must verify under keys and name a checkpoint that verifies and signs
+// the same hash (retention keeps that checkpoint).
+func markProblem(m RetentionMark, cps []Checkpoint, keys []ed25519.PublicKey) string {
+	if !CheckRetentionMark(m, keys...) {
+		return fmt.Sprintf("its retention mark (through seq %d) does not verify (forged, changed, or signed by another key, id %s)", m.Through, m.KeyID)
+	}
+	for _, cp := range cps {
+		if cp.Seq == m.Through && bytes.Equal(cp.Hash, m.Hash) && CheckSignature(cp, keys...) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("its retention mark (through seq %d) names no signed checkpoint with its hash", m.Through)
 }
 
 func markOrNil(m RetentionMark, ok bool) *RetentionMark {

@@ -205,8 +205,9 @@ func maskPGTokensAt(text string, depth int) (out string, ok bool) {
 }
 
 // literalCarries reports whether a string literal's body holds a statement
-// that sets a password: masking it by tokens changes it, or it cannot be
-// scanned (fail closed), or it is nested too deep to look.
+// that sets a password: masking it by tokens changes it, or it is nested
+// too deep to look. A body that does not scan is prose, not a statement
+// anything could run ('it”s the password').
 func literalCarries(body string, depth int, tokens func(string, int) (string, bool)) bool {
 	if !MayCarryPassword(body) {
 		return false
@@ -215,12 +216,12 @@ func literalCarries(body string, depth int, tokens func(string, int) (string, bo
 		return true
 	}
 	out, ok := tokens(body, depth+1)
-	return !ok || out != body
+	return ok && out != body
 }
 
 // pgLiteralBody is what a string constant holds, as far as it matters
-// here: a standard string's body with '' undoubled, a dollar-quoted one's
-// body; other forms (E'', U&'', B'', X'') as written.
+// here: a standard string's body with ” undoubled, a dollar-quoted one's
+// body; other forms (E”, U&”, B”, X”) as written.
 func pgLiteralBody(raw string) string {
 	switch {
 	case len(raw) >= 2 && raw[0] == '\'' && raw[len(raw)-1] == '\'':
@@ -389,7 +390,7 @@ func maskMySQLTokensAt(text string, depth int) (string, bool) {
 	punct := func(i int, p byte) bool { return i >= 0 && toks[i].kind == 'p' && text[toks[i].start] == p }
 	var b strings.Builder
 	last := 0
-	stmtStart, depth, armed, setPassword, afterEq := 0, 0, false, false, false
+	stmtStart, parens, armed, setPassword, afterEq := 0, 0, false, false, false
 	prev := func(i int) int { // the previous token, charset introducers skipped
 		for i--; i >= stmtStart; i-- {
 			if w := word(i); w != "" && (w[0] == '_' || ((w == "N" || w == "X" || w == "B") && toks[i].end == toks[i+1].start)) {
@@ -404,13 +405,13 @@ func maskMySQLTokensAt(text string, depth int) (string, bool) {
 		case 'p':
 			switch text[t.start] {
 			case ';':
-				stmtStart, depth, armed, setPassword, afterEq = i+1, 0, false, false, false
+				stmtStart, parens, armed, setPassword, afterEq = i+1, 0, false, false, false
 			case '(':
-				depth++
+				parens++
 			case ')':
-				depth--
+				parens--
 			case ',':
-				if depth == 0 {
+				if parens == 0 {
 					armed = false
 				}
 			case '=':

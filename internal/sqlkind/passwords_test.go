@@ -142,3 +142,31 @@ func BenchmarkMaskPasswords(b *testing.B) {
 		})
 	}
 }
+
+// TestMaskPasswordsNested: a statement that sets a password inside a
+// string (a DO block's or a function's body, EXECUTE, PREPARE) has that
+// string masked whole; a string that merely mentions a password stays.
+func TestMaskPasswordsNested(t *testing.T) {
+	cases := []struct {
+		name    string
+		dialect Dialect
+		text    string
+		want    string
+	}{
+		{"pg password word in a value stays", Postgres, "INSERT INTO help VALUES ('reset your password here', 'it''s the password')", "INSERT INTO help VALUES ('reset your password here', 'it''s the password')"},
+		{"pg do block", Postgres, "DO $$ BEGIN CREATE ROLE app PASSWORD 'S3cr3t-xyz'; END $$", "DO '********'"},
+		{"pg execute in do block", Postgres, "DO $body$ BEGIN EXECUTE 'CREATE ROLE app PASSWORD ''S3cr3t-xyz'''; END $body$", "DO '********'"},
+		{"pg function body", Postgres, "CREATE FUNCTION mk() RETURNS void LANGUAGE sql AS 'ALTER ROLE app PASSWORD ''S3cr3t-xyz'''", "CREATE FUNCTION mk() RETURNS void LANGUAGE sql AS '********'"},
+		{"my prepare", MySQL, "PREPARE s FROM 'CREATE USER u IDENTIFIED BY ''S3cr3t-xyz'''", "PREPARE s FROM '********'"},
+		{"my prepare backslash", MySQL, `PREPARE s FROM 'ALTER USER u IDENTIFIED BY \'S3cr3t-xyz\''`, "PREPARE s FROM '********'"},
+		{"my password word in a value stays", MySQL, "INSERT INTO help VALUES ('reset your password', 'identified by nobody')", "INSERT INTO help VALUES ('reset your password', 'identified by nobody')"},
+		{"unknown dialect prepare", "", "PREPARE s FROM 'CREATE USER u IDENTIFIED BY ''S3cr3t-xyz'''", "PREPARE s FROM '********'"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := MaskPasswords(tc.dialect, tc.text); got != tc.want {
+				t.Errorf("MaskPasswords(%q)\n got %q\nwant %q", tc.text, got, tc.want)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/recording"
 )
@@ -28,9 +29,9 @@ const benchRows = 10000
 
 type benchGuard struct{}
 
-func (benchGuard) Connect(context.Context, *guard.Session) guard.Verdict { return allow() }
+func (benchGuard) Connect(context.Context, *guard.Session) guard.Verdict { return enginetest.Allow() }
 func (benchGuard) Decide(context.Context, *guard.Session, *guard.Operation) guard.Verdict {
-	return allow()
+	return enginetest.Allow()
 }
 func (benchGuard) Done(context.Context, *guard.Session, *guard.Operation, guard.Verdict, guard.Outcome) {
 }
@@ -58,7 +59,7 @@ func benchSetup(b *testing.B) (direct, gateway *sql.DB, table string) {
 	if direct, err = sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(127.0.0.1:3306)/%s", nativeUser, userPass, testDB)); err != nil {
 		b.Fatal(err)
 	}
-	if gateway, err = sql.Open("mysql", fmt.Sprintf("my-test:%s@tcp(%s)/?allowCleartextPasswords=true", goodToken, ev.addr)); err != nil {
+	if gateway, err = sql.Open("mysql", fmt.Sprintf("my-test:%s@tcp(%s)/?allowCleartextPasswords=true", enginetest.Token, ev.addr)); err != nil {
 		b.Fatal(err)
 	}
 	for _, db := range []*sql.DB{direct, gateway} {

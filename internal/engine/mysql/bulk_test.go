@@ -77,7 +77,7 @@ func TestBulkExecuteRefused(t *testing.T) {
 	if n, _ := r.GetInt(0, 0); n != 0 {
 		t.Fatalf("%d rows were inserted", n)
 	}
-	for _, op := range ev.g.texts {
+	for _, op := range ev.g.Texts() {
 		if strings.HasPrefix(op, "INSERT") {
 			t.Fatalf("the guard was asked about %q", op)
 		}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/countersign/countersign/internal/engine/enginetest"
 )
 
 // The real mariadb client, as doc.go tells people to run it.
@@ -23,7 +25,7 @@ func TestMariadbClient(t *testing.T) {
 	}
 	host, port := splitAddr(t, ev.addr)
 	run := func(extra ...string) (string, error) {
-		args := append([]string{"--no-defaults", "-h", host, "-P", port, "-u", "my-test", "--password=" + goodToken,
+		args := append([]string{"--no-defaults", "-h", host, "-P", port, "-u", "my-test", "--password=" + enginetest.Token,
 			"--ssl", "--ssl-ca=" + ca, "--ssl-verify-server-cert", "--batch"}, extra...)
 		out, err := exec.Command(bin, args...).CombinedOutput()
 		return string(out), err
@@ -32,7 +34,7 @@ func TestMariadbClient(t *testing.T) {
 	if err != nil || out != "name\nada\nbob\n" {
 		t.Fatalf("mariadb: %v\n%s", err, out)
 	}
-	ev.g.setRule(denyIf("DELETE"))
+	ev.g.SetRule(enginetest.DenyIf("DELETE"))
 	out, err = run("-e", "DELETE FROM people", testDB)
 	if err == nil || !strings.Contains(out, "ERROR 1142") || !strings.Contains(out, "refused by test policy") {
 		t.Fatalf("mariadb delete: %v\n%s", err, out)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/recording"
 	"github.com/countersign/countersign/internal/sqlkind"
 	"github.com/go-mysql-org/go-mysql/client"
@@ -28,7 +29,7 @@ func rawCommand(t *testing.T, c *client.Conn, cmd byte, body []byte) []byte {
 
 func resetRecorded(ev *env) int {
 	n := 0
-	for _, e := range ev.rec.ofType(recording.TypeOperation) {
+	for _, e := range ev.rec.OfType(recording.TypeOperation) {
 		if d, ok := e.Data.(map[string]any); ok && d["command"] == "COM_RESET_CONNECTION" {
 			n++
 		}
@@ -48,13 +49,13 @@ func TestResetConnection(t *testing.T) {
 			t.Fatal(q, err)
 		}
 	}
-	if _, err := c.Execute("EXECUTE s"); err != nil || ev.g.lastOp().Class.Kind != sqlkind.Read {
-		t.Fatalf("EXECUTE s before the reset: %v, %v", err, ev.g.lastOp().Class)
+	if _, err := c.Execute("EXECUTE s"); err != nil || ev.g.LastOp().Class.Kind != sqlkind.Read {
+		t.Fatalf("EXECUTE s before the reset: %v, %v", err, ev.g.LastOp().Class)
 	}
 
-	ev.rec.setFail(true)
+	ev.rec.SetFail(true)
 	p := rawCommand(t, c, comResetConnection, nil)
-	ev.rec.setFail(false)
+	ev.rec.SetFail(false)
 	if !isErr(p) || !strings.Contains(string(p), "could not record") {
 		t.Fatalf("a reset that could not be recorded: %q", p)
 	}
@@ -76,8 +77,8 @@ func TestResetConnection(t *testing.T) {
 		t.Fatalf("@x survived the reset: %q", v)
 	}
 	_, err := c.Execute("EXECUTE s")
-	if err == nil || ev.g.lastOp().Class.Kind != sqlkind.Unknown {
-		t.Fatalf("EXECUTE s after the reset: %v, kind %v; want the upstream's error and Unknown", err, ev.g.lastOp().Class.Kind)
+	if err == nil || ev.g.LastOp().Class.Kind != sqlkind.Unknown {
+		t.Fatalf("EXECUTE s after the reset: %v, kind %v; want the upstream's error and Unknown", err, ev.g.LastOp().Class.Kind)
 	}
 
 	// A reset inside a transaction rolls it back upstream, and the guard
@@ -90,9 +91,8 @@ func TestResetConnection(t *testing.T) {
 	if p := rawCommand(t, c, comResetConnection, nil); isErr(p) {
 		t.Fatalf("reset: %q", p)
 	}
-	ev.g.mu.Lock()
-	last := ev.g.done[len(ev.g.done)-1]
-	ev.g.mu.Unlock()
+	outcomes := ev.g.Outcomes()
+	last := outcomes[len(outcomes)-1]
 	if !last.RolledBack || last.CommandTag != "COM_RESET_CONNECTION" {
 		t.Fatalf("the guard was told %+v, want the rollback", last)
 	}
@@ -111,10 +111,10 @@ func TestFieldList(t *testing.T) {
 	if err != nil || len(fields) != 3 || string(fields[1].Name) != "name" {
 		t.Fatalf("fields %v, %v", fields, err)
 	}
-	if op := ev.g.lastOp(); op.Text != "SHOW COLUMNS FROM `people`" || op.Class.Kind != sqlkind.Read {
+	if op := ev.g.LastOp(); op.Text != "SHOW COLUMNS FROM `people`" || op.Class.Kind != sqlkind.Read {
 		t.Fatalf("decided as %q (%v)", op.Text, op.Class.Kind)
 	}
-	ev.g.setRule(denyIf("SHOW COLUMNS"))
+	ev.g.SetRule(enginetest.DenyIf("SHOW COLUMNS"))
 	if p := rawCommand(t, c, comFieldList, []byte("people\x00")); !isErr(p) || errCode(p) != "1142" {
 		t.Fatalf("a refused field list: %q", p)
 	}
@@ -124,7 +124,7 @@ func TestFieldList(t *testing.T) {
 // classified whole, so a write after a read is refused with it.
 func TestSetOptionMultiStatements(t *testing.T) {
 	ev := newEnv(t, nil)
-	ev.g.setRule(denyIf("DELETE"))
+	ev.g.SetRule(enginetest.DenyIf("DELETE"))
 	c := gatewayClient(t, ev)
 	if p := rawCommand(t, c, comSetOption, []byte{0, 0}); isErr(p) {
 		t.Fatalf("COM_SET_OPTION: %q", p)
@@ -134,7 +134,7 @@ func TestSetOptionMultiStatements(t *testing.T) {
 	if !errors.As(err, &me) || me.Code != erTableAccessDenied {
 		t.Fatalf("a write after a read: %v; want ERR %d", err, erTableAccessDenied)
 	}
-	if op := ev.g.lastOp(); op.Class.Kind != sqlkind.Write || op.Class.Statements != 2 {
+	if op := ev.g.LastOp(); op.Class.Kind != sqlkind.Write || op.Class.Statements != 2 {
 		t.Fatalf("classified %+v", op.Class)
 	}
 	if r, err := c.Execute("SELECT COUNT(*) FROM people"); err != nil {

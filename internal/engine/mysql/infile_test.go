@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/server"
 	gomy "github.com/go-sql-driver/mysql"
@@ -26,11 +27,11 @@ func TestLoadDataLocal(t *testing.T) {
 	db := ev.open(t, "my-test", "")
 	stmt := "LOAD DATA LOCAL INFILE '" + path + "' INTO TABLE people FIELDS TERMINATED BY ','"
 
-	ev.g.setRule(denyIf("LOAD DATA"))
+	ev.g.SetRule(enginetest.DenyIf("LOAD DATA"))
 	if _, err := db.Exec(stmt); err == nil || !strings.Contains(err.Error(), "1142") {
 		t.Fatalf("denied LOAD DATA: %v", err)
 	}
-	ev.g.setRule(nil)
+	ev.g.SetRule(nil)
 	res, err := db.Exec(stmt)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/go-mysql-org/go-mysql/client"
 )
@@ -28,17 +29,17 @@ func TestReviewLongDataSurvivesRefusal(t *testing.T) {
 	// passed); the second is allowed (its digest was approved).
 	var mu sync.Mutex
 	executes := 0
-	ev.g.setRule(func(text string) guard.Verdict {
+	ev.g.SetRule(func(text string) guard.Verdict {
 		mu.Lock()
 		defer mu.Unlock()
 		if text != "UPDATE "+table+" SET owner = ? WHERE id = 1" {
-			return allow()
+			return enginetest.Allow()
 		}
 		executes++
 		if executes == 1 {
 			return guard.Verdict{Decision: guard.Deny, Code: "approval_required", Message: "approval required: review r-1 created"}
 		}
-		return allow()
+		return enginetest.Allow()
 	})
 	c := gatewayClient(t, ev)
 	id := rawPrepare(t, c, "UPDATE "+table+" SET owner = ? WHERE id = 1")
@@ -63,7 +64,7 @@ func TestReviewLongDataSurvivesRefusal(t *testing.T) {
 		t.Fatalf("the first execute was not refused: %q", p)
 	}
 	p := execute("alice")
-	decided := ev.g.lastOp()
+	decided := ev.g.LastOp()
 	r, err := client.Connect("127.0.0.1:3306", "root", "", testDB)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/recording"
 	"github.com/countersign/countersign/internal/sqlkind"
@@ -25,7 +26,7 @@ func TestPreparedParamsReachGuard(t *testing.T) {
 	if err := db.QueryRow("SELECT name FROM people WHERE id = ? AND name <> ?", 1, "zed").Scan(&name); err != nil {
 		t.Fatal(err)
 	}
-	op := ev.g.lastOp()
+	op := ev.g.LastOp()
 	if name != "ada" || op.Text != "SELECT name FROM people WHERE id = ? AND name <> ?" || len(op.Params) != 2 {
 		t.Fatalf("name %q op %+v", name, op)
 	}
@@ -41,12 +42,12 @@ func TestPreparedParamsReachGuard(t *testing.T) {
 
 func TestMultiStatementsClassifiedWhole(t *testing.T) {
 	ev := newEnv(t, nil)
-	ev.g.setRule(func(string) guard.Verdict { return allow() })
+	ev.g.SetRule(func(string) guard.Verdict { return enginetest.Allow() })
 	db := ev.open(t, "my-test", "multiStatements=true")
 	if _, err := db.Exec("CREATE TEMPORARY TABLE tmp_x (a INT); INSERT INTO tmp_x VALUES (1)"); err != nil {
 		t.Fatal(err)
 	}
-	op := ev.g.lastOp()
+	op := ev.g.LastOp()
 	if op.Class.Kind != sqlkind.Schema || op.Class.Statements != 2 {
 		t.Fatalf("class %+v", op.Class)
 	}
@@ -54,7 +55,7 @@ func TestMultiStatementsClassifiedWhole(t *testing.T) {
 
 func TestDeniedInsideTransactionKeepsIt(t *testing.T) {
 	ev := newEnv(t, nil)
-	ev.g.setRule(denyIf("DROP"))
+	ev.g.SetRule(enginetest.DenyIf("DROP"))
 	db := ev.open(t, "my-test", "")
 	ctx := context.Background()
 	conn, err := db.Conn(ctx)
@@ -70,7 +71,7 @@ func TestDeniedInsideTransactionKeepsIt(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, "DROP TABLE people"); err == nil {
 		t.Fatal("DROP was not refused")
 	}
-	if !ev.g.lastOp().State.InTransaction {
+	if !ev.g.LastOp().State.InTransaction {
 		t.Fatal("the refused operation was not seen inside the transaction")
 	}
 	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
@@ -85,9 +86,9 @@ func TestDeniedInsideTransactionKeepsIt(t *testing.T) {
 func TestHoldThenAllow(t *testing.T) {
 	ev := newEnv(t, nil)
 	release := make(chan guard.Verdict, 1)
-	ev.g.setRule(holdIf("name = 'held'", release))
+	ev.g.SetRule(enginetest.HoldIf("name = 'held'", release))
 	db := ev.open(t, "my-test", "")
-	release <- allow()
+	release <- enginetest.Allow()
 	var n int
 	if err := db.QueryRow("SELECT COUNT(*) FROM people WHERE name = 'held'").Scan(&n); err != nil {
 		t.Fatal(err)
@@ -106,9 +107,9 @@ func TestRecordingFailureRefusesWrite(t *testing.T) {
 	if err := db.Ping(); err != nil {
 		t.Fatal(err)
 	}
-	ev.rec.setFail(true)
+	ev.rec.SetFail(true)
 	_, err := db.Exec("UPDATE people SET name = 'x' WHERE id = 2")
-	ev.rec.setFail(false)
+	ev.rec.SetFail(false)
 	if err == nil || !strings.Contains(err.Error(), "could not record") {
 		t.Fatalf("err = %v", err)
 	}
@@ -123,10 +124,10 @@ func TestLoginRefusals(t *testing.T) {
 	tests := []struct {
 		name, dsn, want string
 	}{
-		{"plaintext", fmt.Sprintf("my-test:%s@tcp(%s)/?allowCleartextPasswords=true", goodToken, ev.addr), "3159"},
+		{"plaintext", fmt.Sprintf("my-test:%s@tcp(%s)/?allowCleartextPasswords=true", enginetest.Token, ev.addr), "3159"},
 		{"bad token", fmt.Sprintf("my-test:nope@tcp(%s)/?tls=cs&allowCleartextPasswords=true", ev.addr), "countersign connect my-test"},
-		{"unknown resource", fmt.Sprintf("nope:%s@tcp(%s)/?tls=cs&allowCleartextPasswords=true", goodToken, ev.addr), "not a MySQL resource"},
-		{"postgres resource", fmt.Sprintf("pg-x:%s@tcp(%s)/?tls=cs&allowCleartextPasswords=true", goodToken, ev.addr), "not a MySQL resource"},
+		{"unknown resource", fmt.Sprintf("nope:%s@tcp(%s)/?tls=cs&allowCleartextPasswords=true", enginetest.Token, ev.addr), "not a MySQL resource"},
+		{"postgres resource", fmt.Sprintf("pg-x:%s@tcp(%s)/?tls=cs&allowCleartextPasswords=true", enginetest.Token, ev.addr), "not a MySQL resource"},
 		{"upstream password wrong", ev.dsn("my-badpw", ""), "could not log in"},
 	}
 	for _, tc := range tests {
@@ -146,7 +147,7 @@ func TestLoginRefusals(t *testing.T) {
 
 func TestPlaintextLoopbackAllowed(t *testing.T) {
 	ev := newEnv(t, func(o *Options) { o.AllowPlaintextLoopback = true })
-	db, err := sql.Open("mysql", fmt.Sprintf("my-test:%s@tcp(%s)/?allowCleartextPasswords=true", goodToken, ev.addr))
+	db, err := sql.Open("mysql", fmt.Sprintf("my-test:%s@tcp(%s)/?allowCleartextPasswords=true", enginetest.Token, ev.addr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +167,7 @@ func TestUseTracksSchema(t *testing.T) {
 	if _, err := db.Exec("SELECT 1"); err != nil {
 		t.Fatal(err)
 	}
-	if s := ev.g.lastOp().State.Schema; s != "information_schema" {
+	if s := ev.g.LastOp().State.Schema; s != "information_schema" {
 		t.Fatalf("schema = %q", s)
 	}
 }
@@ -176,7 +177,7 @@ func gatewayClient(t *testing.T, ev *env) *client.Conn {
 	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AddCert(mustParse(serverTLS.Certificates[0].Certificate[0]))
-	c, err := client.Connect(ev.addr, "my-test", goodToken, "", func(c *client.Conn) error {
+	c, err := client.Connect(ev.addr, "my-test", enginetest.Token, "", func(c *client.Conn) error {
 		c.SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
 		return nil
 	})
@@ -229,10 +230,10 @@ func TestSessionRecorded(t *testing.T) {
 	}
 	db.Close()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(ev.rec.ofType(recording.TypeSessionClose)) == 0 && time.Now().Before(deadline) {
+	for len(ev.rec.OfType(recording.TypeSessionClose)) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if len(ev.rec.ofType(recording.TypeOperation)) == 0 || len(ev.rec.ofType(recording.TypeSessionClose)) == 0 {
+	if len(ev.rec.OfType(recording.TypeOperation)) == 0 || len(ev.rec.OfType(recording.TypeSessionClose)) == 0 {
 		t.Fatal("operation or session.close not recorded")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/recording"
 )
@@ -19,7 +20,7 @@ func TestQueryThroughGateway(t *testing.T) {
 	if name != "ada" {
 		t.Fatalf("name = %q", name)
 	}
-	if len(ev.rec.ofType(recording.TypeSessionOpen)) != 1 {
+	if len(ev.rec.OfType(recording.TypeSessionOpen)) != 1 {
 		t.Fatal("session.open not recorded")
 	}
 }
@@ -38,7 +39,7 @@ func TestEd25519Upstream(t *testing.T) {
 
 func TestDenyWrite(t *testing.T) {
 	ev := newEnv(t, nil)
-	ev.g.setRule(denyIf("DELETE"))
+	ev.g.SetRule(enginetest.DenyIf("DELETE"))
 	db := ev.open(t, "my-test", "")
 	_, err := db.Exec("DELETE FROM people WHERE id = 2")
 	if err == nil || !strings.Contains(err.Error(), "refused by test policy") || !strings.Contains(err.Error(), "1142") {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/sqlkind"
 )
@@ -74,7 +75,7 @@ func TestAllowedSchemasEnforced(t *testing.T) {
 	if err := c.UseDB("mysql"); err == nil || !strings.Contains(err.Error(), "allows only the schemas") {
 		t.Errorf("COM_INIT_DB: %v", err)
 	}
-	other, err := sql.Open("mysql", fmt.Sprintf("my-test:%s@tcp(%s)/mysql?tls=cs&allowCleartextPasswords=true", goodToken, ev.addr))
+	other, err := sql.Open("mysql", fmt.Sprintf("my-test:%s@tcp(%s)/mysql?tls=cs&allowCleartextPasswords=true", enginetest.Token, ev.addr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,9 +83,7 @@ func TestAllowedSchemasEnforced(t *testing.T) {
 	if err := other.Ping(); err == nil || !strings.Contains(err.Error(), "1044") {
 		t.Errorf("connect to another schema: %v", err)
 	}
-	ev.g.mu.Lock()
-	defer ev.g.mu.Unlock()
-	for _, op := range ev.g.ops {
+	for _, op := range ev.g.Ops() {
 		if strings.Contains(op.Text, "mysql") {
 			t.Errorf("the guard was asked about %q", op.Text)
 		}
@@ -118,13 +117,13 @@ func TestSQLPrepareExecute(t *testing.T) {
 		{"PREPARE r FROM 'SELECT nosuchcolumn FROM people'", sqlkind.Read, ""}, // fails upstream: r is forgotten
 		{"EXECUTE r", sqlkind.Unknown, ""},
 	}
-	ev.g.setRule(func(string) guard.Verdict { return allow() })
+	ev.g.SetRule(func(string) guard.Verdict { return enginetest.Allow() })
 	for _, st := range steps {
 		rows, _ := db.Query(st.sql)
 		if rows != nil {
 			rows.Close()
 		}
-		op := ev.g.lastOp()
+		op := ev.g.LastOp()
 		if op.Text != st.sql || op.Class.Kind != st.want {
 			t.Fatalf("%s: decided %q as %v (%s)", st.sql, op.Text, op.Class.Kind, op.Class.Reason)
 		}

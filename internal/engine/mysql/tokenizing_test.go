@@ -75,9 +75,7 @@ func TestTokenizingSettingsRefused(t *testing.T) {
 			}
 		})
 	}
-	ev.g.mu.Lock()
-	defer ev.g.mu.Unlock()
-	for _, text := range ev.g.texts {
+	for _, text := range ev.g.Texts() {
 		if strings.Contains(text, "ANSI") || strings.Contains(text, "latin1") || strings.Contains(text, "utf16") ||
 			(strings.HasPrefix(text, "SET ") && strings.Contains(text, "?")) || strings.Contains(text, "DEFAULT") || text == "EXECUTE s" {
 			if strings.HasPrefix(text, "PREPARE ") {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/recording"
 )
@@ -16,9 +17,9 @@ func TestDisconnectDuringHoldWithdraws(t *testing.T) {
 	t.Parallel()
 	ev := newEnv(t, nil)
 	withdrawn := make(chan struct{})
-	ev.g.setRule(func(text string) guard.Verdict {
+	ev.g.SetRule(func(text string) guard.Verdict {
 		if !strings.Contains(text, "held") {
-			return allow()
+			return enginetest.Allow()
 		}
 		return guard.Verdict{Decision: guard.Hold, Code: "approval_pending", ReviewID: "r-gone",
 			Wait: func(ctx context.Context) guard.Verdict {
@@ -32,12 +33,12 @@ func TestDisconnectDuringHoldWithdraws(t *testing.T) {
 	if err := c.WritePacket(withHeader(append([]byte{comQuery}, "SELECT 'held'"...))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(ev.g.opsOf("SELECT 'held'")) == 1 })
+	waitFor(t, func() bool { return len(ev.g.OpsOf("SELECT 'held'")) == 1 })
 	c.Conn.Close()
 	<-withdrawn // blocks forever (the test times out) if the socket is not watched
-	waitFor(t, func() bool { return len(ev.rec.ofType(recording.TypeSessionClose)) == 1 })
+	waitFor(t, func() bool { return len(ev.rec.OfType(recording.TypeSessionClose)) == 1 })
 	var denied bool
-	for _, e := range ev.rec.ofType(recording.TypeOperation) {
+	for _, e := range ev.rec.OfType(recording.TypeOperation) {
 		d := e.Data.(map[string]any)
 		denied = denied || (d["text"] == "SELECT 'held'" && d["code"] == verdictClientGone && d["decision"] == "deny")
 	}
@@ -51,7 +52,7 @@ func TestPipelinedCommandDuringHold(t *testing.T) {
 	t.Parallel()
 	ev := newEnv(t, nil)
 	release := make(chan guard.Verdict, 1)
-	ev.g.setRule(holdIf("held", release))
+	ev.g.SetRule(enginetest.HoldIf("held", release))
 	c := gatewayClient(t, ev)
 	c.ResetSequence()
 	if err := c.WritePacket(withHeader(append([]byte{comQuery}, "SELECT 'held'"...))); err != nil {
@@ -61,8 +62,8 @@ func TestPipelinedCommandDuringHold(t *testing.T) {
 	if err := c.WritePacket(withHeader(append([]byte{comQuery}, "SELECT 'next'"...))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return len(ev.g.opsOf("SELECT 'held'")) == 1 })
-	release <- allow()
+	waitFor(t, func() bool { return len(ev.g.OpsOf("SELECT 'held'")) == 1 })
+	release <- enginetest.Allow()
 	for _, want := range []string{"held", "next"} {
 		c.Sequence = 1 // each answer starts its own sequence
 		if got := readTextResult(t, c); got != want {
@@ -94,16 +95,4 @@ func readTextResult(t *testing.T, c interface{ ReadPacket() ([]byte, error) }) s
 		}
 	}
 	return first
-}
-
-func (g *testGuard) opsOf(text string) []guard.Operation {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var out []guard.Operation
-	for _, o := range g.ops {
-		if o.Text == text {
-			out = append(out, o)
-		}
-	}
-	return out
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/recording"
 	"github.com/jackc/pgx/v5"
@@ -20,9 +21,9 @@ const benchRows = 10000
 
 type benchGuard struct{}
 
-func (benchGuard) Connect(context.Context, *guard.Session) guard.Verdict { return allow() }
+func (benchGuard) Connect(context.Context, *guard.Session) guard.Verdict { return enginetest.Allow() }
 func (benchGuard) Decide(context.Context, *guard.Session, *guard.Operation) guard.Verdict {
-	return allow()
+	return enginetest.Allow()
 }
 func (benchGuard) Done(context.Context, *guard.Session, *guard.Operation, guard.Verdict, guard.Outcome) {
 }

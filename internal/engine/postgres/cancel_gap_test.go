@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/store"
 )
@@ -140,9 +141,9 @@ func TestCancelAnyReplica(t *testing.T) {
 			text := "SELECT pg_sleep(30), '" + marker + "'"
 			waiting := make(chan struct{})
 			if tt.hold {
-				a.g.setRule(func(s string) guard.Verdict {
+				a.g.SetRule(func(s string) guard.Verdict {
 					if !strings.Contains(s, marker) {
-						return allow()
+						return enginetest.Allow()
 					}
 					return guard.Verdict{Decision: guard.Hold, Code: "approval_pending", ReviewID: "r-" + marker,
 						Notice: "waiting for approval",
@@ -181,7 +182,7 @@ func TestCancelAnyReplica(t *testing.T) {
 			}
 		})
 	}
-	if n := len(a.g.opsOf("SELECT 6")); n != len(tests) {
+	if n := len(a.g.OpsOf("SELECT 6")); n != len(tests) {
 		t.Fatalf("%d sessions went on after their cancel, want %d", n, len(tests))
 	}
 }

@@ -48,7 +48,7 @@ func TestCatalogResolution(t *testing.T) {
 				if _, err := c.Exec(ctx, tt.sql, mode); err != nil && tt.want == sqlkind.Read {
 					t.Fatal(err)
 				}
-				if got := ev.g.op(t, tt.sql).Class; got.Kind != tt.want {
+				if got := ev.g.Op(t, tt.sql).Class; got.Kind != tt.want {
 					t.Fatalf("kind %v (%s), want %v", got.Kind, got.Reason, tt.want)
 				}
 			})
@@ -68,7 +68,7 @@ func TestCatalogErrorIsUnknown(t *testing.T) {
 	if _, err := c.Exec(ctx, "SELECT 1 WHERE 1 = 1", pgx.QueryExecModeSimpleProtocol); err != nil {
 		t.Fatal(err)
 	}
-	got := ev.g.op(t, "SELECT 1 WHERE 1 = 1").Class
+	got := ev.g.Op(t, "SELECT 1 WHERE 1 = 1").Class
 	if got.Kind != sqlkind.Unknown || got.Reason == "" || strings.Contains(got.Reason, "secret_login") {
 		t.Fatalf("kind %v (%s), want unknown, without the cause", got.Kind, got.Reason)
 	}

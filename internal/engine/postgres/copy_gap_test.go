@@ -108,7 +108,7 @@ func TestCopyInStep(t *testing.T) {
 		if dr, ok := got[1].(*pgproto3.DataRow); !ok || string(dr.Values[0]) != "in step" {
 			t.Fatalf("after the refusal: %+v", got)
 		}
-		op := ev.g.op(t, copyText)
+		op := ev.g.Op(t, copyText)
 		if op.Class.Kind.String() != "write" {
 			t.Fatalf("classified %v", op.Class.Kind)
 		}

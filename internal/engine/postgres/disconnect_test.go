@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/recording"
 	"github.com/jackc/pgx/v5"
@@ -24,12 +25,12 @@ func TestVanishedClientWithdrawsWait(t *testing.T) {
 		sql   string
 		tweak func(*env)
 	}{
-		{"hold", "SELECT 'held'", func(ev *env) { ev.g.setRule(holdIf("held", make(chan guard.Verdict))) }},
+		{"hold", "SELECT 'held'", func(ev *env) { ev.g.SetRule(enginetest.HoldIf("held", make(chan guard.Verdict))) }},
 		{"durability", "CREATE TEMP TABLE stalled (a int)", func(ev *env) {
-			ev.rec.stall = func(e recording.Event) bool {
+			ev.rec.SetStall(func(e recording.Event) bool {
 				d, ok := e.Data.(*opEvent)
 				return ok && d.Text == "CREATE TEMP TABLE stalled (a int)" && d.Decision == "allow"
-			}
+			})
 		}},
 	}
 	for _, tt := range tests {
@@ -45,7 +46,7 @@ func TestVanishedClientWithdrawsWait(t *testing.T) {
 					_, err := c.Exec(ctx, tt.sql, pgx.QueryExecModeSimpleProtocol)
 					done <- err
 				}()
-				waitFor(t, func() bool { return len(ev.g.opsOf(tt.sql)) == 1 })
+				waitFor(t, func() bool { return len(ev.g.OpsOf(tt.sql)) == 1 })
 				if how == "context" {
 					cancel() // pgx sends a CancelRequest, then closes its socket
 				} else {
@@ -70,7 +71,7 @@ func TestVanishedClientWithdrawsWait(t *testing.T) {
 }
 
 func withdrawn(ev *env, sql, how string) bool {
-	for _, e := range ev.rec.ofType("operation") {
+	for _, e := range ev.rec.OfType("operation") {
 		d := e.Data.(*opEvent)
 		if d.Text != sql || d.Decision != "deny" {
 			continue

@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/countersign/countersign/internal/engine/enginetest"
 )
 
 func TestBatchWithDeniedExecute(t *testing.T) {
 	t.Parallel()
 	ev := newEnv(t, nil)
-	ev.g.setRule(denyIf("forbidden"))
+	ev.g.SetRule(enginetest.DenyIf("forbidden"))
 	c := ev.connect(t)
 	ctx := context.Background()
 	tbl := "b_" + randHex(3)
@@ -159,7 +161,7 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return ev.e.activeSessions() == 0 })
-	reasons := ev.rec.ofType("session.close")
+	reasons := ev.rec.OfType("session.close")
 	if len(reasons) != 1 || !strings.Contains(reasons[0].Data.(map[string]any)["reason"].(string), "idle_timeout") {
 		t.Fatalf("session.close: %+v", reasons)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/identity"
 	"github.com/countersign/countersign/internal/review"
@@ -36,7 +37,7 @@ func grantTxPerson(name string, groups ...string) identity.Identity {
 type grantTxAuth struct{}
 
 func (grantTxAuth) AuthenticateResource(_ context.Context, secret, resource string) (identity.Token, error) {
-	if secret != goodToken {
+	if secret != enginetest.Token {
 		return identity.Token{}, errors.New("bad token for " + resource)
 	}
 	return identity.Token{ID: "t-1", Identity: grantTxPerson("alice", "engineers"), Scopes: []identity.Scope{identity.ScopeResources}}, nil
@@ -71,7 +72,7 @@ func newGrantTxEnv(t *testing.T) *grantTxEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &memRecorder{}
+	rec := &enginetest.Recorder{}
 	svc, err := review.New(review.Options{Store: st, Policies: policies, Identity: cfg.Identity, Recorder: rec, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)

@@ -2,182 +2,18 @@ package postgres
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
-	"runtime"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/countersign/countersign/internal/config"
-	"github.com/countersign/countersign/internal/guard"
-	"github.com/countersign/countersign/internal/identity"
-	"github.com/countersign/countersign/internal/recording"
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/sqlkind"
 	"github.com/jackc/pgx/v5"
 )
-
-// The real guard (internal/guard), recorder (internal/recording), token
-// check (internal/identity) and classifier (internal/sqlkind) are swapped
-// in by the e2e tests and cmd wiring; these small ones let the engine be
-// tested on its own, against a real PostgreSQL.
-
-const goodToken = "cs-test-token"
-
-type testAuth struct{}
-
-func (testAuth) AuthenticateResource(_ context.Context, secret, resource string) (identity.Token, error) {
-	if secret != goodToken {
-		return identity.Token{}, errors.New("the token is not valid or has expired; run 'countersign connect " + resource + "' for a new one")
-	}
-	return identity.Token{ID: "t-1", Identity: identity.Identity{Issuer: identity.LocalIssuer, Subject: "alice", Email: "alice@example.com"},
-		Scopes: []identity.Scope{identity.ScopeResources}}, nil
-}
-
-// testGuard allows everything unless rule says otherwise for a text.
-type testGuard struct {
-	mu    sync.Mutex
-	rule  func(text string) guard.Verdict // nil result Decision... see decide
-	done  []guard.Outcome
-	texts []string
-	ops   []guard.Operation
-}
-
-// opsOf returns the decided operations whose text is text.
-func (g *testGuard) opsOf(text string) []guard.Operation {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	var out []guard.Operation
-	for _, op := range g.ops {
-		if op.Text == text {
-			out = append(out, op)
-		}
-	}
-	return out
-}
-
-// op returns the last decided operation whose text is text.
-func (g *testGuard) op(t *testing.T, text string) guard.Operation {
-	t.Helper()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for i := len(g.ops) - 1; i >= 0; i-- {
-		if g.ops[i].Text == text {
-			return g.ops[i]
-		}
-	}
-	t.Fatalf("%q was not decided", text)
-	return guard.Operation{}
-}
-
-func allow() guard.Verdict { return guard.Verdict{Decision: guard.Allow, Code: "allowed"} }
-
-func (g *testGuard) Connect(context.Context, *guard.Session) guard.Verdict { return allow() }
-
-func (g *testGuard) Decide(_ context.Context, _ *guard.Session, op *guard.Operation) guard.Verdict {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.texts = append(g.texts, op.Text)
-	g.ops = append(g.ops, *op)
-	if g.rule != nil {
-		return g.rule(op.Text)
-	}
-	return allow()
-}
-
-func (g *testGuard) Done(_ context.Context, _ *guard.Session, _ *guard.Operation, _ guard.Verdict, out guard.Outcome) {
-	g.mu.Lock()
-	g.done = append(g.done, out)
-	g.mu.Unlock()
-}
-
-func (g *testGuard) setRule(f func(string) guard.Verdict) {
-	g.mu.Lock()
-	g.rule = f
-	g.mu.Unlock()
-}
-
-func denyIf(substr string) func(string) guard.Verdict {
-	return func(text string) guard.Verdict {
-		if strings.Contains(text, substr) {
-			return guard.Verdict{Decision: guard.Deny, Code: "access_denied", Message: "refused by test policy: " + substr}
-		}
-		return allow()
-	}
-}
-
-// holdIf holds texts containing substr until release receives a verdict.
-func holdIf(substr string, release chan guard.Verdict) func(string) guard.Verdict {
-	return func(text string) guard.Verdict {
-		if !strings.Contains(text, substr) {
-			return allow()
-		}
-		return guard.Verdict{Decision: guard.Hold, Code: "approval_required", ReviewID: "r-test",
-			Notice: "waiting for approval of review r-test",
-			Wait: func(ctx context.Context) guard.Verdict {
-				select {
-				case v := <-release:
-					return v
-				case <-ctx.Done():
-					return guard.Verdict{Code: "withdrawn", Message: "withdrawn"}
-				}
-			}}
-	}
-}
-
-// memRecorder keeps events in memory and can be told to fail.
-type memRecorder struct {
-	mu     sync.Mutex
-	events []recording.Event
-	fail   bool
-	// stall, when set, leaves the commits of the events it picks unfinished.
-	stall func(recording.Event) bool
-}
-
-func (r *memRecorder) Append(_ context.Context, e recording.Event) *recording.Commit {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c := recording.NewCommit()
-	if r.fail {
-		c.Finish(0, errors.New("test recorder told to fail"))
-		return c
-	}
-	r.events = append(r.events, e)
-	if r.stall != nil && r.stall(e) {
-		return c
-	}
-	c.Finish(int64(len(r.events)), nil)
-	return c
-}
-
-func (r *memRecorder) setFail(b bool) {
-	r.mu.Lock()
-	r.fail = b
-	r.mu.Unlock()
-}
-
-func (r *memRecorder) ofType(t string) []recording.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []recording.Event
-	for _, e := range r.events {
-		if e.Type == t {
-			out = append(out, e)
-		}
-	}
-	return out
-}
 
 // classifier is the real one, shared by the tests as by a gateway.
 var classifier = sqlkind.NewPostgres(sqlkind.PostgresOptions{})
@@ -185,15 +21,15 @@ var classifier = sqlkind.NewPostgres(sqlkind.PostgresOptions{})
 // env is one engine in front of a test database.
 type env struct {
 	addr string
-	g    *testGuard
-	rec  *memRecorder
+	g    *enginetest.Guard
+	rec  *enginetest.Recorder
 	e    *Engine
 	res  map[string]*config.Resource
 }
 
 func newEnv(t testing.TB, tweak func(*Options)) *env {
 	t.Helper()
-	ev := &env{g: &testGuard{}, rec: &memRecorder{}, res: map[string]*config.Resource{}}
+	ev := &env{g: &enginetest.Guard{}, rec: &enginetest.Recorder{}, res: map[string]*config.Resource{}}
 	ev.res["pg-test"] = &config.Resource{Name: "pg-test", Type: "postgres", Address: "127.0.0.1:5432", Database: testDB, Username: "postgres", Password: "not-used-with-trust"}
 	ev.res["pg-down"] = &config.Resource{Name: "pg-down", Type: "postgres", Address: closedPort(t), Database: "x", Username: "x"}
 	if scram.port != 0 {
@@ -204,7 +40,7 @@ func newEnv(t testing.TB, tweak func(*Options)) *env {
 	o := Options{
 		TLS:      serverTLS,
 		Resource: func(n string) (*config.Resource, bool) { r, ok := ev.res[n]; return r, ok },
-		Auth:     testAuth{}, Guard: ev.g, Recorder: ev.rec, Classifier: classifier,
+		Auth:     enginetest.Auth{}, Guard: ev.g, Recorder: ev.rec, Classifier: classifier,
 		ReplicaID: 7,
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -215,25 +51,12 @@ func newEnv(t testing.TB, tweak func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go e.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := e.Shutdown(ctx); err != nil {
-			buf := make([]byte, 1<<20)
-			t.Logf("shutdown: %v\n%s", err, buf[:runtime.Stack(buf, true)])
-		}
-	})
-	ev.addr, ev.e = ln.Addr().String(), e
+	ev.addr, ev.e = enginetest.Serve(t, e), e
 	return ev
 }
 
 func (ev *env) url(res, sslmode string) string {
-	return fmt.Sprintf("postgres://alice:%s@%s/%s?sslmode=%s", goodToken, ev.addr, res, sslmode)
+	return fmt.Sprintf("postgres://alice:%s@%s/%s?sslmode=%s", enginetest.Token, ev.addr, res, sslmode)
 }
 
 func (ev *env) connect(t testing.TB) *pgx.Conn {
@@ -256,20 +79,4 @@ func closedPort(t testing.TB) string {
 	a := ln.Addr().String()
 	ln.Close()
 	return a
-}
-
-func selfSigned() *tls.Config {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "countersign test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
 }

@@ -60,7 +60,7 @@ func TestDefaultMessageLimit(t *testing.T) {
 // mentions substr.
 func (ev *env) closedFor(substr string) int {
 	var n int
-	for _, e := range ev.rec.ofType("session.close") {
+	for _, e := range ev.rec.OfType("session.close") {
 		if strings.Contains(e.Data.(map[string]any)["reason"].(string), substr) {
 			n++
 		}

@@ -12,12 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/jackc/pgx/v5"
 )
 
 var (
 	testDB    string
-	serverTLS = selfSigned()
+	serverTLS = enginetest.SelfSigned()
 	scram     struct {
 		port      int
 		passwords map[string]string

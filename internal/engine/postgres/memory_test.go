@@ -55,7 +55,7 @@ func TestLargeResultMemory(t *testing.T) {
 	}
 	// The result was relayed, not held: recorded with its row count.
 	var counted int
-	for _, e := range ev.rec.ofType("operation.outcome") {
+	for _, e := range ev.rec.OfType("operation.outcome") {
 		if e.Data.(*outcomeEvent).Rows == rows {
 			counted++
 		}

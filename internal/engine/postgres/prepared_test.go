@@ -47,7 +47,7 @@ func TestSQLPrepared(t *testing.T) {
 		if (err != nil) != s.fail {
 			t.Fatalf("%s: %v", s.sql, err)
 		}
-		if got := ev.g.op(t, s.sql).Class; got.Kind != s.want {
+		if got := ev.g.Op(t, s.sql).Class; got.Kind != s.want {
 			t.Fatalf("%s: kind %v (%s), want %v", s.sql, got.Kind, got.Reason, s.want)
 		}
 	}
@@ -66,7 +66,7 @@ func TestProtocolPreparedNames(t *testing.T) {
 	if _, err := c.Exec(ctx, "EXECUTE ps(1)", pgx.QueryExecModeSimpleProtocol); err != nil {
 		t.Fatal(err)
 	}
-	if got := ev.g.op(t, "EXECUTE ps(1)").Class; got.Kind != sqlkind.Read {
+	if got := ev.g.Op(t, "EXECUTE ps(1)").Class; got.Kind != sqlkind.Read {
 		t.Fatalf("kind %v (%s), want read", got.Kind, got.Reason)
 	}
 	// A second Parse of a live name fails upstream; the gateway must not
@@ -79,7 +79,7 @@ func TestProtocolPreparedNames(t *testing.T) {
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	if got := ev.g.op(t, "SELECT 2").Class; got.Kind != sqlkind.Unknown {
+	if got := ev.g.Op(t, "SELECT 2").Class; got.Kind != sqlkind.Unknown {
 		t.Fatalf("kind %v, want unknown for a conflicting name", got.Kind)
 	}
 }

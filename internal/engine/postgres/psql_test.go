@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/countersign/countersign/internal/engine/enginetest"
 )
 
 // psql runs the real psql binary against the gateway.
@@ -15,7 +17,7 @@ func (ev *env) psql(t *testing.T, sslmode string, args ...string) (string, error
 	host, port, _ := net.SplitHostPort(ev.addr)
 	conn := "host=" + host + " port=" + port + " dbname=pg-test user=alice sslmode=" + sslmode
 	cmd := exec.Command("psql", append([]string{conn, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"}, args...)...)
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+goodToken, "PGCONNECT_TIMEOUT=10")
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+enginetest.Token, "PGCONNECT_TIMEOUT=10")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -30,7 +32,7 @@ func TestPsql(t *testing.T) {
 	if err == nil || !strings.Contains(out, "sslmode=require") {
 		t.Fatalf("plaintext psql: %v %s", err, out)
 	}
-	if len(ev.rec.ofType("session.open")) != 0 {
+	if len(ev.rec.OfType("session.open")) != 0 {
 		t.Fatal("a plaintext session was opened")
 	}
 
@@ -60,7 +62,7 @@ func TestPsql(t *testing.T) {
 		t.Fatalf("\\copy to wrote %q", b)
 	}
 
-	ev.g.setRule(denyIf("DROP"))
+	ev.g.SetRule(enginetest.DenyIf("DROP"))
 	out, err = ev.psql(t, "require", "-c", "DROP TABLE "+tbl)
 	if err == nil || !strings.Contains(out, "refused by test policy") {
 		t.Fatalf("denied DROP: %v %s", err, out)

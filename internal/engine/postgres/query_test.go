@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/jackc/pgx/v5"
 )
@@ -36,7 +37,7 @@ func TestQueryAndResults(t *testing.T) {
 	if err != nil || len(ids) != 2 {
 		t.Fatalf("got %v, %v", ids, err)
 	}
-	ops := ev.rec.ofType("operation")
+	ops := ev.rec.OfType("operation")
 	if len(ops) < 4 {
 		t.Fatalf("recorded %d operations, want >= 4", len(ops))
 	}
@@ -50,7 +51,7 @@ func TestQueryAndResults(t *testing.T) {
 	if !sawParam {
 		t.Fatal("the parameterised SELECT was not recorded with its parameter")
 	}
-	waitFor(t, func() bool { return len(ev.rec.ofType("operation.outcome")) >= 4 })
+	waitFor(t, func() bool { return len(ev.rec.OfType("operation.outcome")) >= 4 })
 }
 
 func waitFor(t *testing.T, f func() bool) {
@@ -67,7 +68,7 @@ func waitFor(t *testing.T, f func() bool) {
 func TestDenyAbortsUpstreamTransaction(t *testing.T) {
 	t.Parallel()
 	ev := newEnv(t, nil)
-	ev.g.setRule(denyIf("forbidden"))
+	ev.g.SetRule(enginetest.DenyIf("forbidden"))
 	c := ev.connect(t)
 	ctx := context.Background()
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeDescribeExec} {
@@ -98,7 +99,7 @@ func TestDenyAbortsUpstreamTransaction(t *testing.T) {
 		})
 	}
 	var denied int
-	for _, e := range ev.rec.ofType("operation") {
+	for _, e := range ev.rec.OfType("operation") {
 		if e.Data.(*opEvent).Decision == "deny" {
 			denied++
 		}
@@ -113,12 +114,12 @@ func TestRecordingFailureRefuses(t *testing.T) {
 	ev := newEnv(t, nil)
 	c := ev.connect(t)
 	ctx := context.Background()
-	ev.rec.setFail(true)
+	ev.rec.SetFail(true)
 	_, err := c.Exec(ctx, "CREATE TEMP TABLE x (a int)", pgx.QueryExecModeSimpleProtocol)
 	if pe := pgErr(t, err); pe.Code != "58000" {
 		t.Fatalf("got %s %s", pe.Code, pe.Message)
 	}
-	ev.rec.setFail(false)
+	ev.rec.SetFail(false)
 	// the write never ran
 	_, err = c.Exec(ctx, "SELECT * FROM x")
 	if pe := pgErr(t, err); pe.Code != "42P01" {
@@ -130,7 +131,7 @@ func TestHold(t *testing.T) {
 	t.Parallel()
 	release := make(chan guard.Verdict, 1)
 	ev := newEnv(t, nil)
-	ev.g.setRule(holdIf("held", release))
+	ev.g.SetRule(enginetest.HoldIf("held", release))
 	ctx := context.Background()
 
 	t.Run("then allow", func(t *testing.T) {
@@ -147,7 +148,7 @@ func TestHold(t *testing.T) {
 			t.Fatalf("the held operation ran before approval: %v", err)
 		default:
 		}
-		release <- allow()
+		release <- enginetest.Allow()
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}

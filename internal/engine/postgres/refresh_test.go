@@ -58,7 +58,7 @@ func TestStateRefresh(t *testing.T) {
 		if s.path == "" {
 			continue
 		}
-		ops := ev.g.opsOf(s.sql)
+		ops := ev.g.OpsOf(s.sql)
 		if got := ops[len(ops)-1].State.SearchPath; got != s.path {
 			t.Fatalf("step %d %s: decided under search_path %q, want %q", i, s.sql, got, s.path)
 		}

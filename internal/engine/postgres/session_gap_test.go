@@ -9,16 +9,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/countersign/countersign/internal/guard"
+	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/sqlkind"
 )
-
-// allOps returns every operation decided so far.
-func (g *testGuard) allOps() []guard.Operation {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]guard.Operation(nil), g.ops...)
-}
 
 // TestSessionSettingsThatChangeReading: settings that would make the
 // gateway read statements differently from the server are unknown to the
@@ -41,7 +34,7 @@ func TestSessionSettingsThatChangeReading(t *testing.T) {
 			if pe.Code != "0A000" || !strings.Contains(pe.Message, tt.msg) {
 				t.Fatalf("got %s %q", pe.Code, pe.Message)
 			}
-			if k := ev.g.op(t, tt.set).Class.Kind; k != sqlkind.Unknown {
+			if k := ev.g.Op(t, tt.set).Class.Kind; k != sqlkind.Unknown {
 				t.Fatalf("%q classified %v, want unknown", tt.set, k)
 			}
 			if _, err := c.Exec(ctx, "SELECT 1"); err == nil {
@@ -67,7 +60,7 @@ func TestFunctionCallIsUnknown(t *testing.T) {
 		t.Fatalf("\\lo_import: %v %s", err, out)
 	}
 	var calls int
-	for _, op := range ev.g.allOps() {
+	for _, op := range ev.g.Ops() {
 		if strings.HasPrefix(op.Text, "-- FunctionCall") {
 			calls++
 			if op.Class.Kind != sqlkind.Unknown {
@@ -78,7 +71,7 @@ func TestFunctionCallIsUnknown(t *testing.T) {
 	if calls == 0 {
 		t.Fatal("no FunctionCall was decided")
 	}
-	ev.g.setRule(denyIf("-- FunctionCall"))
+	ev.g.SetRule(enginetest.DenyIf("-- FunctionCall"))
 	out, err = ev.psql(t, "require", "-c", `\lo_import '`+file+`'`)
 	if err == nil || !strings.Contains(out, "refused by test policy") {
 		t.Fatalf("\\lo_import refused: %v %s", err, out)

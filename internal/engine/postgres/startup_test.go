@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/countersign/countersign/internal/engine/enginetest"
 )
 
 func pgErr(t *testing.T, err error) *pgconn.PgError {
@@ -23,7 +25,7 @@ func pgErr(t *testing.T, err error) *pgconn.PgError {
 func TestStartupRefusals(t *testing.T) {
 	t.Parallel()
 	ev := newEnv(t, nil)
-	bad := strings.Replace(ev.url("pg-test", "require"), goodToken, "wrong", 1)
+	bad := strings.Replace(ev.url("pg-test", "require"), enginetest.Token, "wrong", 1)
 	tests := []struct {
 		name, url, code, msg string
 	}{
@@ -69,7 +71,7 @@ func TestPlaintextLoopbackAllowed(t *testing.T) {
 	if err := c.QueryRow(ctx, "SELECT 41+1").Scan(&n); err != nil || n != 42 {
 		t.Fatalf("got %d, %v", n, err)
 	}
-	if len(ev.rec.ofType("session.open")) != 1 {
+	if len(ev.rec.OfType("session.open")) != 1 {
 		t.Fatal("session.open not recorded")
 	}
 }

@@ -76,8 +76,10 @@
 //   - Notices raised by reviewed code (RAISE NOTICE in a DO block or a
 //     function) pass through the detectors only: a value of a column rule
 //     that no detector recognises is not masked there.
-//   - Detectors do not run over binary-format values of non-text types
-//     (a card number stored as bigint and fetched in binary).
+//   - Detectors read binary-format int8 and numeric values as their text
+//     form (binnum.go); they do not run over other binary-format values of
+//     non-text types (float8, money, bytea, arrays and composites of
+//     numbers).
 //   - The catalog is cached for Options.CacheTTL (30s): a schema change
 //     (a renamed column, a redefined view) can be seen late unless the
 //     engine calls Invalidate after schema operations; such changes are

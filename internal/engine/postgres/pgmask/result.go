@@ -27,6 +27,7 @@ type result struct {
 	active  bool
 	kinds   []textKind
 	formats []int16
+	oids    []uint32 // each field's type: binary numbers are read as text (binnum.go)
 
 	copy *copyState
 }
@@ -42,13 +43,14 @@ func (r *result) RowDescription(d *pgproto3.RowDescription) error {
 	cols := make([]mask.Column, n)
 	r.kinds = make([]textKind, n)
 	r.formats = make([]int16, n)
+	r.oids = make([]uint32, n)
 	cat, err := r.m.catalog(r.res)
 	if err != nil {
 		r.m.log.Warn("catalog unavailable; every column of the result is masked", "resource", r.res, "error", err)
 	}
 	var computed []mask.Column
 	for i, f := range d.Fields {
-		r.formats[i] = f.Format
+		r.formats[i], r.oids[i] = f.Format, f.DataTypeOID
 		cols[i] = mask.Column{Name: string(f.Name)}
 		if cat == nil {
 			continue
@@ -145,7 +147,7 @@ func (r *result) DataRow(m *pgproto3.DataRow) error {
 // every value is masked whole and, its format unknown, sent as NULL.
 func (r *result) undescribed(n int) {
 	r.plan = r.rules.Plan(r.roles, make([]mask.Column, n))
-	r.kinds, r.formats = make([]textKind, n), make([]int16, n)
+	r.kinds, r.formats, r.oids = make([]textKind, n), make([]int16, n), make([]uint32, n)
 	r.active = true
 }
 
@@ -164,6 +166,17 @@ func (r *result) value(i int, v []byte) []byte {
 			return nil
 		}
 		return append([]byte{1}, out...)
+	}
+	if binary && kind == kindOther {
+		// A binary number is bytes no detector reads: they read its text
+		// form, and a value they would change goes as NULL, as in text
+		// format.
+		if t, ok := binaryNumberText(r.oids[i], v); ok {
+			if _, null := r.plan.Value(i, t); null {
+				return nil
+			}
+			return v
+		}
 	}
 	return r.value1(i, v, kind)
 }
