@@ -106,8 +106,21 @@ func (s *SQLite) appendTx(c appendConn, events []recording.Stored, now int64) (a
 		return nil, fmt.Errorf("store: begin: %w", err)
 	}
 	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
+		if err == nil {
+			return
+		}
+		if rerr := tx.Rollback(); rerr != nil {
+			// A connection left inside a transaction would fail every
+			// later append: database/sql drops a connection whose Raw
+			// callback returns ErrBadConn, and the next append opens a
+			// fresh one (and prepares its statements anew).
+			for _, p := range s.appends.inserts {
+				if p != nil {
+					p.Close()
+				}
+			}
+			s.appends.conn, s.appends.inserts = nil, [insertChunks]driver.Stmt{}
+			err = fmt.Errorf("%w: %w; rolling back failed as well (%v), so the connection is dropped", driver.ErrBadConn, err, rerr)
 		}
 	}()
 	last := ""
