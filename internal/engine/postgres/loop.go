@@ -121,6 +121,12 @@ func (c *conn) send(m pgproto3.FrontendMessage) bool {
 // forward buffers a message whose response the relay must expect.
 func (c *conn) forward(m pgproto3.FrontendMessage, p pending) bool {
 	c.q.push(p)
+	if op := p.op; op != nil && (op.v.GrantID != "" || op.v.UnmaskGrantID != "") && c.sess.GrantEnds() != op.grantEnds {
+		// A grant ended between decide's last look and the queue: its
+		// Interrupt found nothing running. Now that the operation is
+		// queued, interrupt cancels it upstream (invariant 7).
+		defer c.interrupt("a grant that allowed this operation ended as it was sent; it is being cancelled")
+	}
 	return c.send(m)
 }
 

@@ -22,6 +22,9 @@ type operation struct {
 	capture *capture // result rows kept for the recording; nil: none (capture.go)
 	portal  *portal  // an Execute's portal: where its rows are described
 	started time.Time
+	// grantEnds is the session's count of ended grants when the operation
+	// was decided: forward compares it once the operation is queued.
+	grantEnds uint64
 
 	// filled by the relay
 	tag     string
@@ -42,6 +45,7 @@ func (c *conn) decide(text string, params []guard.Param, class sqlkind.Classific
 	op := &operation{started: time.Now(), g: guard.Operation{Text: text, Params: params, State: c.state.snapshot(), Class: class}}
 	var v guard.Verdict
 	grantEnds := c.sess.GrantEnds()
+	op.grantEnds = grantEnds
 	if fresh != nil {
 		// The session state is not known: nothing is decided on it.
 		v = c.notDurable(fresh)
