@@ -26,6 +26,7 @@ type conn struct {
 
 	id     string
 	sess   *guard.Session
+	actor  string // sess.Identity.Key(), kept: every event names it
 	res    *config.Resource
 	isTLS  bool
 	caps   uint32 // the client's capabilities, as the gateway accepted them
@@ -33,8 +34,12 @@ type conn struct {
 	salt   []byte
 	db     string // the schema the client asked for at connect
 
-	up   *client.Conn
-	intr interrupts // grant-end interrupts (interrupt.go)
+	up    *client.Conn
+	upBuf []byte     // writeUp's framing buffer, reused
+	upRd  []byte     // readUpTransient's packet buffer, reused
+	intr  interrupts // grant-end interrupts (interrupt.go)
+
+	readWait boundedWait // awaitRead's time limit (ops.go)
 
 	// watched is the client connection under rd once the session runs
 	// (wait.go); nil before.

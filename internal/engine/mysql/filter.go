@@ -41,19 +41,25 @@ type viewAware interface {
 func parseColumn(p []byte) (Column, bool) {
 	cur := &cursor{b: p}
 	cur.lenencBytes() // catalog
-	col := Column{
-		Schema:   string(cur.lenencBytes()),
-		Table:    string(cur.lenencBytes()),
-		OrgTable: string(cur.lenencBytes()),
-		Name:     string(cur.lenencBytes()),
-		OrgName:  string(cur.lenencBytes()),
-	}
+	col := Column{Schema: string(cur.lenencBytes())}
+	// The alias and the original name are mostly the same: one string then.
+	col.Table, col.OrgTable = twoStrings(cur.lenencBytes(), cur.lenencBytes())
+	col.Name, col.OrgName = twoStrings(cur.lenencBytes(), cur.lenencBytes())
 	cur.lenenc() // length of the fixed fields (0x0c)
 	cur.u16()    // character set
 	cur.u32()    // column length
 	col.Type = cur.u8()
 	col.Flags = cur.u16()
 	return col, !cur.bad
+}
+
+// twoStrings converts a and b, sharing one string when they are equal.
+func twoStrings(a, b []byte) (string, string) {
+	s := string(a)
+	if string(b) == s {
+		return s, s
+	}
+	return s, string(b)
 }
 
 // parseTextRow splits a text-protocol row into its values (nil for NULL).

@@ -305,6 +305,7 @@ func (c *conn) authenticate() bool {
 		return false
 	}
 	c.sess.Identity = tok.Identity
+	c.actor = tok.Identity.Key()
 	return true
 }
 

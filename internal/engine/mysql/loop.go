@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -40,11 +41,27 @@ const (
 	comStmtBulkExecute = 0xfa
 )
 
+// clientReadBuffer is the client reader's buffer once the session runs:
+// most commands fit, longer ones are read through it in pieces.
+const clientReadBuffer = 16 << 10
+
+// upWriteKeep bounds the command buffer kept between commands; a longer
+// command's buffer is dropped after use.
+const upWriteKeep = 64 << 10
+
+// upReadKeep bounds the upstream packet buffer kept between packets.
+const upReadKeep = 64 << 10
+
 // loop reads client commands, one handler per command. A handler returns
 // false when the session must end.
 func (c *conn) loop() {
 	c.watched = &watchedConn{conn: c.cc}
-	c.rd.r = c.watched
+	// Buffered from here on (not during the handshake, where bytes read
+	// ahead could belong to the TLS handshake that follows an SSLRequest):
+	// a command's header and payload come in one read instead of two.
+	// Bytes the watch reads while the gateway waits follow, in order,
+	// whatever the buffer already holds.
+	c.rd.r = bufio.NewReaderSize(c.watched, clientReadBuffer)
 	for {
 		c.rd.seq = 0
 		if c.e.o.Limits.IdleTimeout > 0 {
@@ -96,7 +113,7 @@ func (c *conn) dispatch(cmd byte, body []byte) bool {
 		c.setReason("client quit")
 		return false
 	case comQuery:
-		return c.onQuery(string(body))
+		return c.onQuery(body)
 	case comInitDB:
 		return c.onInitDB(string(body))
 	case comFieldList:
@@ -160,12 +177,16 @@ func (c *conn) onSetOption(body []byte) bool {
 	return true
 }
 
-// writeUp sends one command to the upstream.
+// writeUp sends one command to the upstream, framed in a buffer the
+// connection keeps for the next command.
 func (c *conn) writeUp(cmd byte, body []byte) bool {
 	c.up.ResetSequence()
-	b := make([]byte, 5, 5+len(body))
-	b[4] = cmd
-	if err := c.up.WritePacket(append(b, body...)); err != nil {
+	b := append(c.upBuf[:0], 0, 0, 0, 0, cmd)
+	b = append(b, body...)
+	if cap(b) <= upWriteKeep {
+		c.upBuf = b
+	}
+	if err := c.up.WritePacket(b); err != nil {
 		c.upstreamGone(err)
 		return false
 	}
@@ -178,6 +199,22 @@ func (c *conn) readUp() ([]byte, bool) {
 	if err != nil {
 		c.upstreamGone(err)
 		return nil, false
+	}
+	return p, true
+}
+
+// readUpTransient reads one upstream packet into a buffer the connection
+// reuses: the packet is valid only until the next read from the upstream.
+// The relay uses it for packets it copies (to the client's buffer, the
+// capture, column names) before it reads the next one.
+func (c *conn) readUpTransient() ([]byte, bool) {
+	p, err := c.up.ReadPacketReuseMem(c.upRd[:0])
+	if err != nil {
+		c.upstreamGone(err)
+		return nil, false
+	}
+	if cap(p) <= upReadKeep {
+		c.upRd = p
 	}
 	return p, true
 }

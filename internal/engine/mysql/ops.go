@@ -207,13 +207,48 @@ func (c *conn) awaitRead(op *operation) {
 	if op.commit == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, time.Minute)
-	defer cancel()
-	if err := op.commit.Wait(ctx); err != nil {
+	ctx := c.readWait.start(c.ctx)
+	err := op.commit.Wait(ctx)
+	c.readWait.stop()
+	if err != nil {
 		c.e.log.Error("recording a read failed; its results are withheld", "session", c.id, "error", err)
 		op.failed = true
 	}
 	op.commit = nil
+}
+
+// readWaitLimit bounds how long a read's results wait for its event.
+const readWaitLimit = time.Minute
+
+// boundedWait is a context for awaitRead that ends readWaitLimit after
+// start, kept from one read to the next: every read waits for its event,
+// and a fresh context.WithTimeout each time (a context, a timer, an entry
+// in the session context's children) was a tenth of the engine's CPU per
+// point select. Only the client loop uses it.
+type boundedWait struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	timer  *time.Timer
+}
+
+// start arms the limit and returns the context to wait with.
+func (w *boundedWait) start(parent context.Context) context.Context {
+	if w.ctx == nil || w.ctx.Err() != nil {
+		w.ctx, w.cancel = context.WithCancel(parent)
+		w.timer = time.AfterFunc(readWaitLimit, w.cancel)
+	} else {
+		w.timer.Reset(readWaitLimit)
+	}
+	return w.ctx
+}
+
+// stop disarms the limit. A timer that fired, or is firing, cancels
+// (or is about to cancel) the context: it is not used again.
+func (w *boundedWait) stop() {
+	if !w.timer.Stop() {
+		w.cancel()
+		w.ctx = nil
+	}
 }
 
 // ran is how many of the operation's statements ran: all when it

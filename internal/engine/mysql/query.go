@@ -8,8 +8,11 @@ import (
 	"github.com/countersign/countersign/internal/sqlkind"
 )
 
-// onQuery: COM_QUERY, one or more statements.
-func (c *conn) onQuery(text string) bool {
+// onQuery: COM_QUERY, one or more statements. body is the client's packet
+// (valid until the next read from the client): the text is copied once, for
+// the decision and the recording, and body itself is forwarded.
+func (c *conn) onQuery(body []byte) bool {
+	text := string(body)
 	class, executes := c.e.o.Classifier.ClassifySession(text, c.prepared)
 	stmts := c.e.o.Classifier.Statements(text)
 	// The texts SQL-level EXECUTEs run are bound as parameters, so an
@@ -28,7 +31,7 @@ func (c *conn) onQuery(text string) bool {
 		return c.deny(v)
 	}
 	op.stmts = stmts
-	if !c.writeUp(comQuery, []byte(text)) {
+	if !c.writeUp(comQuery, body) {
 		return false
 	}
 	if !c.relayResults(op, false) {
@@ -176,7 +179,7 @@ func (c *conn) finishResult(op *operation) bool {
 // operation's filter, row by row.
 func (c *conn) relayResults(op *operation, binary bool) bool {
 	for {
-		p, ok := c.readUp()
+		p, ok := c.readUpTransient()
 		if !ok {
 			return false
 		}
@@ -237,7 +240,7 @@ func (c *conn) relayResultSet(op *operation, head []byte, binary bool) bool {
 	}
 	cols := make([]Column, 0, n)
 	for i := uint64(0); i < n; i++ {
-		p, ok := c.readUp()
+		p, ok := c.readUpTransient()
 		if !ok {
 			return false
 		}
@@ -263,7 +266,7 @@ func (c *conn) relayResultSet(op *operation, head []byte, binary bool) bool {
 			return false
 		}
 	}
-	p, ok := c.readUp() // EOF after the definitions
+	p, ok := c.readUpTransient() // EOF after the definitions
 	if !ok {
 		return false
 	}
@@ -276,7 +279,7 @@ func (c *conn) relayResultSet(op *operation, head []byte, binary bool) bool {
 func (c *conn) relayRows(op *operation, ncols int, binary bool) bool {
 	var buf []byte
 	for {
-		p, ok := c.readUp()
+		p, ok := c.readUpTransient()
 		if !ok {
 			return false
 		}

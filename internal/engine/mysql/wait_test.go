@@ -39,8 +39,9 @@ func TestDisconnectDuringHoldWithdraws(t *testing.T) {
 	waitFor(t, func() bool { return len(ev.rec.OfType(recording.TypeSessionClose)) == 1 })
 	var denied bool
 	for _, e := range ev.rec.OfType(recording.TypeOperation) {
-		d := e.Data.(map[string]any)
-		denied = denied || (d["text"] == "SELECT 'held'" && d["code"] == verdictClientGone && d["decision"] == "deny")
+		if d, ok := e.Data.(*opEvent); ok {
+			denied = denied || (d.Text == "SELECT 'held'" && d.Code == verdictClientGone && d.Decision == "deny")
+		}
 	}
 	if !denied {
 		t.Fatal("the withdrawn operation was not recorded as refused")
@@ -95,4 +96,29 @@ func readTextResult(t *testing.T, c interface{ ReadPacket() ([]byte, error) }) s
 		}
 	}
 	return first
+}
+
+// awaitRead's bounded wait is reused from read to read, and a context the
+// limit (or the session's end) cancelled is never handed out again for a
+// live session.
+func TestBoundedWaitReuse(t *testing.T) {
+	t.Parallel()
+	parent, cancelParent := context.WithCancel(context.Background())
+	var w boundedWait
+	first := w.start(parent)
+	w.stop()
+	if again := w.start(parent); again != first || again.Err() != nil {
+		t.Fatalf("a stopped wait was not reused: %v", again.Err())
+	}
+	w.stop()
+	w.cancel() // as the limit does when it fires
+	if fresh := w.start(parent); fresh == first || fresh.Err() != nil {
+		t.Fatalf("a cancelled wait was handed out again: %v", fresh.Err())
+	}
+	w.stop()
+	cancelParent()
+	if ended := w.start(parent); ended.Err() == nil {
+		t.Fatal("a wait of an ended session did not end")
+	}
+	w.stop()
 }
