@@ -58,6 +58,10 @@ type target struct {
 	url, host, format string
 	secret            []byte
 	queue             chan delivery
+	// urgent carries break-glass and grant notifications: a flood of
+	// ordinary reviews fills queue, never this one, and the worker takes
+	// from it first.
+	urgent chan delivery
 }
 
 type delivery struct {
@@ -78,7 +82,7 @@ func New(hooks []config.Webhook, o Options) *Notifier {
 			format = "json"
 		}
 		t := &target{url: h.URL, host: hostOf(h.URL), format: format, secret: h.Secret,
-			queue: make(chan delivery, o.QueueSize)}
+			queue: make(chan delivery, o.QueueSize), urgent: make(chan delivery, o.QueueSize)}
 		n.targets = append(n.targets, t)
 		n.wg.Add(1)
 		go func() {
@@ -144,8 +148,12 @@ func (n *Notifier) Notify(_ context.Context, e review.Event) {
 		if n.redact != nil {
 			body = n.redact(body)
 		}
+		q := t.queue
+		if urgent(e.Kind) {
+			q = t.urgent
+		}
 		select {
-		case t.queue <- delivery{id: id, event: p.Event, body: body}:
+		case q <- delivery{id: id, event: p.Event, body: body}:
 		default:
 			total := n.dropped.Add(1)
 			n.log.Warn("webhook queue full; notification dropped", "webhook", t.host, "event", p.Event,
@@ -196,12 +204,30 @@ func newDelivery() string {
 func (n *Notifier) work(ctx context.Context, t *target, o Options) {
 	for {
 		select {
+		case d := <-t.urgent:
+			n.deliver(ctx, t, d, o)
+			continue
+		default:
+		}
+		select {
 		case <-ctx.Done():
 			return
+		case d := <-t.urgent:
+			n.deliver(ctx, t, d, o)
 		case d := <-t.queue:
 			n.deliver(ctx, t, d, o)
 		}
 	}
+}
+
+// urgent says which notifications jump the queue: someone ran a held
+// operation without review, or a window of wider access opened or closed.
+func urgent(k review.EventKind) bool {
+	switch k {
+	case review.EventBreakglass, review.EventGrantStarted, review.EventGrantEnded:
+		return true
+	}
+	return false
 }
 
 // deliver tries d up to MaxAttempts times, waiting Backoff, 2×Backoff, ...

@@ -404,3 +404,52 @@ func TestRedact(t *testing.T) {
 		t.Fatalf("an unredacted value left the gateway: %s", h.body)
 	}
 }
+
+// TestUrgentNotJammed: a flood of ordinary reviews fills the queue, yet a
+// break-glass or grant notification is neither dropped nor kept behind
+// them: it goes out next.
+func TestUrgentNotJammed(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var order []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		mu.Lock()
+		order = append(order, r.Header.Get("X-Countersign-Event"))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	n := webhook.New([]config.Webhook{{URL: srv.URL}}, fast(webhook.Options{QueueSize: 2}))
+	defer n.Close()
+	ctx := context.Background()
+	for range 10 {
+		n.Notify(ctx, someEvent(review.EventCreated, "DELETE FROM t"))
+	}
+	dropped := n.Dropped()
+	if dropped == 0 {
+		t.Fatal("the flood did not fill the queue; the test proves nothing")
+	}
+	n.Notify(ctx, someEvent(review.EventBreakglass, "DROP TABLE t"))
+	if n.Dropped() != dropped {
+		t.Fatal("the break-glass notification was dropped behind a flood of reviews")
+	}
+	close(release)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		got := append([]string(nil), order...)
+		mu.Unlock()
+		if len(got) >= 2 {
+			// At most one review was already with the worker when the
+			// break-glass notification came; it must go out next.
+			if got[0] != string(review.EventBreakglass) && got[1] != string(review.EventBreakglass) {
+				t.Fatalf("delivery order %v: break-glass waited behind the queued reviews", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %v delivered", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
