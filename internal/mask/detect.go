@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // A Detector finds sensitive values inside free text.
@@ -47,7 +49,20 @@ type Detector struct {
 
 // Find returns the [start, end) spans of every match in v, in order.
 func (d *Detector) Find(v []byte) [][2]int {
-	return d.find(v, signals(v))
+	return d.find(v, withNormalized(v, signals(v)))
+}
+
+// withNormalized adds to sig the signals of v's normalized form when v has
+// non-ASCII bytes, so that a detector is not skipped for a value whose
+// digits or separators are Unicode look-alikes.
+func withNormalized(v []byte, sig uint32) uint32 {
+	if sig&sigNonASCII == 0 {
+		return sig
+	}
+	if n, _, _, changed := normalize(v); changed {
+		sig |= signals(n)
+	}
+	return sig
 }
 
 // may reports whether a value with these signals can hold a match.
@@ -55,8 +70,25 @@ func (d *Detector) may(v []byte, sig uint32) bool {
 	return sig&d.need == d.need && (d.needAny == 0 || sig&d.needAny != 0) && (d.hint == nil || d.hint(v, sig))
 }
 
-// find is Find with v's signals already read.
+// find is Find with v's signals already read (withNormalized's).
 func (d *Detector) find(v []byte, sig uint32) [][2]int {
+	if sig&sigNonASCII != 0 {
+		if n, starts, ends, changed := normalize(v); changed {
+			// Matched on the ASCII form, masked on the original bytes:
+			// a card number typed with full-width digits or no-break
+			// spaces is still a card number to whoever reads it.
+			spans := d.findASCII(n, signals(n))
+			for i, sp := range spans {
+				spans[i] = [2]int{starts[sp[0]], ends[sp[1]-1]}
+			}
+			return spans
+		}
+	}
+	return d.findASCII(v, sig)
+}
+
+// findASCII is find on bytes whose look-alikes are already normalized.
+func (d *Detector) findASCII(v []byte, sig uint32) [][2]int {
 	if !d.may(v, sig) {
 		return nil
 	}
@@ -203,6 +235,7 @@ const (
 	sigDash                          // '-'
 	sigUnderscore                    // '_'
 	sigZ                             // 'z'
+	sigNonASCII                      // a byte >= 0x80: see normalize
 )
 
 // byteSignals are the signals a single byte gives, and two bits that
@@ -215,6 +248,9 @@ var byteSignals = func() (t [256]uint32) {
 		t[b] = byteDigit
 	}
 	t[':'] = byteColon
+	for b := 0x80; b < 0x100; b++ {
+		t[b] = sigNonASCII
+	}
 	return t
 }()
 
@@ -517,4 +553,86 @@ func highEntropy(m []byte) bool {
 		}
 	}
 	return h >= 3.5
+}
+
+// normalize maps the Unicode look-alikes that people paste from web pages
+// and PDFs to the ASCII the detectors read: decimal digits of any script
+// to 0-9, space separators (no-break, thin, ...) to ' ', dashes and the
+// minus sign to '-', full-width ASCII (U+FF01-FF5E) to ASCII, and drops
+// zero-width characters and soft hyphens. starts[i] and ends[i] are the
+// byte span in v of the character that became n[i]. changed is false when
+// nothing was mapped (n is then not built).
+func normalize(v []byte) (n []byte, starts, ends []int, changed bool) {
+	for i := 0; i < len(v); {
+		r, size := utf8.DecodeRune(v[i:])
+		if _, ok := lookalike(r); ok || r >= 0x80 && size > 0 && isInvisible(r) {
+			changed = true
+			break
+		}
+		i += size
+	}
+	if !changed {
+		return nil, nil, nil, false
+	}
+	n = make([]byte, 0, len(v))
+	starts, ends = make([]int, 0, len(v)), make([]int, 0, len(v))
+	for i := 0; i < len(v); {
+		r, size := utf8.DecodeRune(v[i:])
+		switch a, ok := lookalike(r); {
+		case ok:
+			n, starts, ends = append(n, a), append(starts, i), append(ends, i+size)
+		case isInvisible(r):
+			// dropped: a match runs across it
+		default:
+			for k := range size {
+				n, starts, ends = append(n, v[i+k]), append(starts, i), append(ends, i+size)
+			}
+		}
+		i += size
+	}
+	return n, starts, ends, true
+}
+
+// lookalike is the ASCII byte a non-ASCII rune stands for, if any.
+func lookalike(r rune) (byte, bool) {
+	switch {
+	case r < 0x80:
+		return 0, false
+	case r >= 0xFF01 && r <= 0xFF5E:
+		return byte(r - 0xFEE0), true
+	case unicode.Is(unicode.Nd, r):
+		return '0' + byte(digitValue(r)), true
+	case unicode.Is(unicode.Zs, r):
+		return ' ', true
+	case unicode.Is(unicode.Pd, r) || r == '\u2212' || r == '\u2011':
+		return '-', true
+	}
+	return 0, false
+}
+
+// digitValue is the value of a decimal digit of any script: Unicode puts
+// each script's digits 0-9 in a row, and every run of unicode.Nd starts at
+// a zero, so the value is the distance from the run's start modulo 10.
+func digitValue(r rune) int {
+	for _, rg := range unicode.Nd.R16 {
+		if r >= rune(rg.Lo) && r <= rune(rg.Hi) {
+			return int(r-rune(rg.Lo)) % 10
+		}
+	}
+	for _, rg := range unicode.Nd.R32 {
+		if r >= rune(rg.Lo) && r <= rune(rg.Hi) {
+			return int(r-rune(rg.Lo)) % 10
+		}
+	}
+	return 0
+}
+
+// isInvisible: characters that render as nothing, so a value can hide a
+// number behind them.
+func isInvisible(r rune) bool {
+	switch r {
+	case '\u00AD', '\u200B', '\u200C', '\u200D', '\u2060', '\uFEFF':
+		return true
+	}
+	return false
 }

@@ -190,7 +190,7 @@ func (rs *Rules) Text(roles []string, v []byte) []byte {
 		return v
 	}
 	out := v
-	sig := signals(out)
+	sig := withNormalized(out, signals(out))
 	if sig == 0 {
 		return v // every detector needs some signal (most values have none)
 	}
@@ -204,7 +204,7 @@ func (rs *Rules) Text(roles []string, v []byte) []byte {
 			continue
 		}
 		out = replaceSpans(out, spans, x.r.strategy)
-		sig = signals(out)
+		sig = withNormalized(out, signals(out))
 	}
 	return out
 }
