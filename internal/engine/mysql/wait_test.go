@@ -39,7 +39,7 @@ func TestDisconnectDuringHoldWithdraws(t *testing.T) {
 	waitFor(t, func() bool { return len(ev.rec.OfType(recording.TypeSessionClose)) == 1 })
 	var denied bool
 	for _, e := range ev.rec.OfType(recording.TypeOperation) {
-		if d, ok := e.Data.(*opEvent); ok {
+		if d, ok := e.Data.(*recording.OperationData); ok {
 			denied = denied || (d.Text == "SELECT 'held'" && d.Code == verdictClientGone && d.Decision == "deny")
 		}
 	}

@@ -28,7 +28,7 @@ func TestVanishedClientWithdrawsWait(t *testing.T) {
 		{"hold", "SELECT 'held'", func(ev *env) { ev.g.SetRule(enginetest.HoldIf("held", make(chan guard.Verdict))) }},
 		{"durability", "CREATE TEMP TABLE stalled (a int)", func(ev *env) {
 			ev.rec.SetStall(func(e recording.Event) bool {
-				d, ok := e.Data.(*opEvent)
+				d, ok := e.Data.(*recording.OperationData)
 				return ok && d.Text == "CREATE TEMP TABLE stalled (a int)" && d.Decision == "allow"
 			})
 		}},
@@ -72,7 +72,7 @@ func TestVanishedClientWithdrawsWait(t *testing.T) {
 
 func withdrawn(ev *env, sql, how string) bool {
 	for _, e := range ev.rec.OfType("operation") {
-		d := e.Data.(*opEvent)
+		d := e.Data.(*recording.OperationData)
 		if d.Text != sql || d.Decision != "deny" {
 			continue
 		}

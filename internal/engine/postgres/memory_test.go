@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/countersign/countersign/internal/recording"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -56,7 +57,7 @@ func TestLargeResultMemory(t *testing.T) {
 	// The result was relayed, not held: recorded with its row count.
 	var counted int
 	for _, e := range ev.rec.OfType("operation.outcome") {
-		if e.Data.(*outcomeEvent).Rows == rows {
+		if e.Data.(*recording.OutcomeData).Rows == rows {
 			counted++
 		}
 	}

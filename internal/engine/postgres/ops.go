@@ -245,51 +245,12 @@ func (e *Engine) recordClose(c *conn, reason string) {
 	})
 }
 
-// opEvent is the body of an "operation" event. A struct rather than a
-// map: it is built for every statement, and encodes to the same JSON keys.
-// Parameter values are not written (they may hold unmasked data); the
-// digest binds them.
-type opEvent struct {
-	Text          string   `json:"text"`
-	Kind          string   `json:"kind"`
-	Objects       []string `json:"objects"`
-	Statements    int      `json:"statements"`
-	Reason        string   `json:"reason"`
-	Params        int      `json:"params"`
-	Decision      string   `json:"decision"`
-	Code          string   `json:"code"`
-	ReviewID      string   `json:"review_id"`
-	GrantID       string   `json:"grant_id"`
-	Digest        string   `json:"digest"`
-	SearchPath    string   `json:"search_path"`
-	Role          string   `json:"role"`
-	InTransaction bool     `json:"in_transaction"`
-	// Unmasked: an unmask grant lifted masking for this operation's
-	// results (every unmasked result is recorded as such).
-	Unmasked      bool   `json:"unmasked,omitempty"`
-	UnmaskGrantID string `json:"unmask_grant_id,omitempty"`
-}
-
-// outcomeEvent is the body of an "operation.outcome" event.
-type outcomeEvent struct {
-	CommandTag string `json:"command_tag"`
-	Rows       int64  `json:"rows"`
-	ErrorCode  string `json:"error_code"`
-	Committed  bool   `json:"committed"`
-	RolledBack bool   `json:"rolled_back"`
-	Digest     string `json:"digest"`
-	DurationMS int64  `json:"duration_ms"`
-	// Results are the first rows of each result, masked, when the
-	// resource keeps them (record.results).
-	Results []recording.Result `json:"results,omitempty"`
-}
-
 // recordOperation appends the decided operation.
 func (e *Engine) recordOperation(c *conn, op *operation) *recording.Commit {
 	cl := op.g.Class
 	return e.o.Recorder.Append(c.ctx, recording.Event{
 		Type: recording.TypeOperation, SessionID: c.id, Resource: c.res.Name, Actor: c.actor,
-		Data: &opEvent{
+		Data: &recording.OperationData{
 			Text: op.g.Text, Kind: cl.Kind.String(), Objects: cl.Objects, Statements: cl.Statements,
 			Reason: cl.Reason, Params: len(op.g.Params),
 			Decision: op.v.Decision.String(), Code: op.v.Code, ReviewID: op.v.ReviewID, GrantID: op.v.GrantID,
@@ -300,11 +261,20 @@ func (e *Engine) recordOperation(c *conn, op *operation) *recording.Commit {
 	})
 }
 
+func outcomeData(op *operation, out guard.Outcome) *recording.OutcomeData {
+	data := &recording.OutcomeData{CommandTag: out.CommandTag, Rows: out.Rows, ErrorCode: out.ErrorCode,
+		Committed: out.Committed, RolledBack: out.RolledBack, Digest: hex.EncodeToString(op.v.Digest),
+		DurationMS: time.Since(op.started).Milliseconds()}
+	if op.capture != nil {
+		results := op.captured()
+		data.Results = &results
+	}
+	return data
+}
+
 func (e *Engine) recordOutcome(c *conn, op *operation, out guard.Outcome) {
 	e.o.Recorder.Append(context.Background(), recording.Event{
 		Type: recording.TypeOperationOutcome, SessionID: c.id, Resource: c.res.Name, Actor: c.actor,
-		Data: &outcomeEvent{CommandTag: out.CommandTag, Rows: out.Rows, ErrorCode: out.ErrorCode,
-			Committed: out.Committed, RolledBack: out.RolledBack, Digest: hex.EncodeToString(op.v.Digest),
-			DurationMS: time.Since(op.started).Milliseconds(), Results: op.captured()},
+		Data: outcomeData(op, out),
 	})
 }

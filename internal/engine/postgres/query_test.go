@@ -8,6 +8,7 @@ import (
 
 	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
+	"github.com/countersign/countersign/internal/recording"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -43,7 +44,7 @@ func TestQueryAndResults(t *testing.T) {
 	}
 	var sawParam bool
 	for _, e := range ops {
-		d := e.Data.(*opEvent)
+		d := e.Data.(*recording.OperationData)
 		if strings.Contains(d.Text, "$1") && d.Params == 1 {
 			sawParam = true
 		}
@@ -100,7 +101,7 @@ func TestDenyAbortsUpstreamTransaction(t *testing.T) {
 	}
 	var denied int
 	for _, e := range ev.rec.OfType("operation") {
-		if e.Data.(*opEvent).Decision == "deny" {
+		if e.Data.(*recording.OperationData).Decision == "deny" {
 			denied++
 		}
 	}
