@@ -78,8 +78,12 @@ type Resource struct {
 	Username    string      `yaml:"username"`
 	PasswordEnv string      `yaml:"password_env"`
 	UpstreamTLS UpstreamTLS `yaml:"tls"`
-	Policy      Policy      `yaml:"policy"`
-	Record      RecordOpts  `yaml:"record"`
+	// ConnectTimeout bounds connecting and logging in to the upstream
+	// (default 10s); an unreachable upstream fails the client's login
+	// after it.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	Policy         Policy        `yaml:"policy"`
+	Record         RecordOpts    `yaml:"record"`
 	// Password is read from PasswordEnv at load time; it never leaves the gateway.
 	Password string `yaml:"-"`
 
@@ -87,6 +91,17 @@ type Resource struct {
 	// may use: COM_INIT_DB, USE and schema-qualified names are refused
 	// outside them. Empty: only Database when it is set, else any.
 	Schemas []string `yaml:"schemas"`
+}
+
+// DefaultConnectTimeout is a resource's connect_timeout when unset.
+const DefaultConnectTimeout = 10 * time.Second
+
+// UpstreamConnectTimeout is ConnectTimeout, or its default.
+func (r *Resource) UpstreamConnectTimeout() time.Duration {
+	if r.ConnectTimeout > 0 {
+		return r.ConnectTimeout
+	}
+	return DefaultConnectTimeout
 }
 
 // UpstreamTLS is how the gateway connects to the upstream.

@@ -115,6 +115,8 @@ var badFiles = []badFile{
 		`countersign.yaml:8: webhooks[0].format: must be one of json, slack, not "teams"`},
 	{"file sink without path", head + "recording: {sinks: [{type: file}]}\n", nil, "countersign.yaml:8: recording.sinks[0].path: is required for a file sink"},
 	{"negative retention", head + "recording: {retention: -1h}\n", nil, "countersign.yaml:8: recording.retention: must not be negative; 0 keeps everything"},
+	{"negative connect timeout", head + "    connect_timeout: -1s\n", nil, "countersign.yaml:8: resources[0].connect_timeout: must not be negative; leave it out for the default of 10s"},
+	{"long connect timeout", head + "    connect_timeout: 1h\n", nil, "countersign.yaml:8: resources[0].connect_timeout: must be at most 5m0s"},
 	{"too many result rows", head + "    record: {results: 5000}\n", nil, "countersign.yaml:8: resources[0].record.results: must be at most 1000 rows per result"},
 
 	// Several problems: all reported, ordered by line.

@@ -190,6 +190,7 @@ resources:
     address: "[::1]:3306"
     username: root
     schemas: [app, reports]
+    connect_timeout: 2500ms
     tls: {mode: verify-full, server_name: db.internal}
     policy:
       review: {kinds: [read], approvers: [dba], approvals: 2, mode: reject}
@@ -214,6 +215,7 @@ resources:
 		{"max_duration", r.Policy.Grants.MaxDuration, 30 * time.Minute},
 		{"tls", r.UpstreamTLS.Mode, "verify-full"},
 		{"schemas", r.Schemas, []string{"app", "reports"}},
+		{"connect_timeout", r.UpstreamConnectTimeout(), 2500 * time.Millisecond},
 	}
 	for _, ch := range checks {
 		if !reflect.DeepEqual(ch.got, ch.want) {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // resourceName is a DNS label: clients type it as a database (PostgreSQL)
@@ -54,6 +55,13 @@ func (k *checker) resource(p string, r *Resource) {
 		k.errf(p+".username", "is required: the upstream user the gateway logs in as")
 	}
 	k.schemas(p+".schemas", r)
+	switch {
+	case r.ConnectTimeout < 0:
+		k.errf(p+".connect_timeout", "must not be negative; leave it out for the default of %s", DefaultConnectTimeout)
+	case r.ConnectTimeout > maxConnectTimeout:
+		// A client waits this long for a login that cannot succeed.
+		k.errf(p+".connect_timeout", "must be at most %s", maxConnectTimeout)
+	}
 	k.upstreamTLS(p+".tls", r.UpstreamTLS)
 	switch {
 	case r.Record.Results < 0:
@@ -65,6 +73,9 @@ func (k *checker) resource(p string, r *Resource) {
 	}
 	k.policy(p+".policy", &r.Policy)
 }
+
+// maxConnectTimeout bounds connect_timeout.
+const maxConnectTimeout = 5 * time.Minute
 
 // maxRecordResults bounds record.results.
 const maxRecordResults = 1000

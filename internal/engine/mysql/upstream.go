@@ -24,7 +24,7 @@ import (
 // client_ed25519, caching_sha2_password, sha256_password); after it the
 // gateway uses its packet.Conn to relay raw packets.
 func (c *conn) connectUpstream() bool {
-	ctx, cancel := context.WithTimeout(c.ctx, upstreamConnectTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, c.res.UpstreamConnectTimeout())
 	defer cancel()
 	db := c.db
 	if db == "" {

@@ -82,17 +82,18 @@ type upstreamKey struct {
 	secret  []byte
 	address string
 	tls     *tls.Config // nil: the upstream is spoken to in plaintext
+	timeout time.Duration
 }
 
 // cancelUpstream opens a connection to the upstream and sends its
 // CancelRequest, after an SSLRequest when the upstream needs TLS.
 func cancelUpstream(k upstreamKey) error {
-	nc, err := net.DialTimeout("tcp", k.address, upstreamConnectTimeout)
+	nc, err := net.DialTimeout("tcp", k.address, k.timeout)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	_ = nc.SetDeadline(time.Now().Add(upstreamConnectTimeout))
+	_ = nc.SetDeadline(time.Now().Add(k.timeout))
 	var w io.ReadWriter = nc
 	if k.tls != nil {
 		req, _ := (&pgproto3.SSLRequest{}).Encode(nil)
@@ -151,7 +152,7 @@ func (e *Engine) routeCancel(pid uint32, secret []byte) {
 		e.log.Warn("cancel not forwarded: more than the forwarding limit arrive", "replica", pid>>24, "per_second", forwardRate)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), upstreamConnectTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), forwardTimeout)
 	defer cancel()
 	if err := e.o.CancelRelay.ForwardCancel(ctx, pid, secret); err != nil {
 		e.log.Warn("forwarding a cancel to another replica failed", "replica", pid>>24, "error", err)

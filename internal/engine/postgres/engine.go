@@ -93,7 +93,7 @@ type MessageMasker interface {
 const (
 	defaultMaxMessageBytes = 64 << 20
 	defaultStartupTimeout  = 10 * time.Second
-	upstreamConnectTimeout = 10 * time.Second
+	forwardTimeout         = 10 * time.Second // a cancel forwarded to another replica
 )
 
 // Engine is the PostgreSQL wire-protocol gateway. Create it with New.

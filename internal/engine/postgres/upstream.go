@@ -32,7 +32,7 @@ func upstreamConfig(res *config.Resource, params map[string]string) (*pgconn.Con
 	}
 	cfg.Host, cfg.Port = host, uint16(port)
 	cfg.Database, cfg.User, cfg.Password = res.Database, res.Username, res.Password
-	cfg.ConnectTimeout = upstreamConnectTimeout
+	cfg.ConnectTimeout = res.UpstreamConnectTimeout()
 	cfg.Fallbacks = nil
 	// The gateway speaks protocol 3.0 to both sides.
 	cfg.MinProtocolVersion, cfg.MaxProtocolVersion = "3.0", "3.0"
@@ -95,7 +95,7 @@ func (c *conn) connectUpstream() bool {
 }
 
 func (c *conn) dialUpstream(cfg *pgconn.Config) error {
-	ctx, cancel := context.WithTimeout(c.ctx, upstreamConnectTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, c.res.UpstreamConnectTimeout())
 	defer cancel()
 	pc, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
@@ -119,7 +119,8 @@ func (c *conn) dialUpstream(cfg *pgconn.Config) error {
 		return err
 	}
 	c.up, c.fe = hj.Conn, hj.Frontend
-	c.upKey = upstreamKey{pid: hj.PID, secret: hj.SecretKey, address: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), tls: hj.TLSConfig}
+	c.upKey = upstreamKey{pid: hj.PID, secret: hj.SecretKey, address: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), tls: hj.TLSConfig,
+		timeout: c.res.UpstreamConnectTimeout()}
 	c.state.mu.Lock()
 	for k, v := range hj.ParameterStatuses {
 		c.state.params[k] = v
