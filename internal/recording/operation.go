@@ -13,6 +13,9 @@ type OperationData struct {
 	Statements int      `json:"statements"`
 	Reason     string   `json:"reason"`
 	Params     int      `json:"params"`
+	// BulkRows is how many rows (parameter sets) a MySQL
+	// COM_STMT_BULK_EXECUTE carried; Params counts their values.
+	BulkRows int `json:"bulk_rows,omitempty"`
 	// Command is the protocol command that carried it (MySQL: COM_QUERY,
 	// COM_STMT_EXECUTE, ...).
 	Command       string `json:"command,omitempty"`

@@ -9,7 +9,6 @@ import (
 
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/guard"
-	"github.com/go-mysql-org/go-mysql/client"
 )
 
 // conn is one client connection: fresh per connection, nothing shared but
@@ -33,8 +32,11 @@ type conn struct {
 	connID uint32
 	salt   []byte
 	db     string // the schema the client asked for at connect
+	// extOffered are the MariaDB extended capabilities the greeting
+	// offered, clientExt those the client took of them (bulk.go).
+	extOffered, clientExt uint32
 
-	up    *client.Conn
+	up    *upstream
 	upBuf []byte     // writeUp's framing buffer, reused
 	upRd  []byte     // readUpTransient's packet buffer, reused
 	intr  interrupts // grant-end interrupts (interrupt.go)
@@ -49,6 +51,7 @@ type conn struct {
 	state    guard.State
 	multi    bool // multi-statements are on (capability or COM_SET_OPTION)
 	stmts    map[uint32]*stmt
+	lastStmt uint32            // the statement prepared last (MariaDB's id 0xffffffff); 0: none
 	prepared map[string]string // SQL-level PREPARE name FROM 'text', by lower-case name
 	status   uint16            // last upstream server status flags
 	upClosed bool

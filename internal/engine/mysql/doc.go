@@ -27,7 +27,7 @@
 //	  │ token ──────────────────────►│ Auth.AuthenticateResource (ERR 1045)
 //	  │                              │ Guard.Connect (ERR 1227)
 //	  │                              │ record session.open, durable
-//	  │                              │ go-mysql client: native, ed25519, ───►│
+//	  │                              │ own login (login.go): native, ed25519,►│
 //	  │                              │ caching_sha2 (TLS, or the key pinned in
 //	  │                              │ tls.server_public_key_file; never
 //	  │                              │ fetched in the clear: refused);
@@ -38,9 +38,12 @@
 //	  │◄─ OK ────────────────────────│
 //
 // The gateway offers no compression, session tracking, DEPRECATE_EOF,
-// query attributes or MariaDB extended capabilities, so both sides speak
-// classic result sets the relay parses; the client's FOUND_ROWS,
-// MULTI_STATEMENTS, MULTI_RESULTS and LOCAL_FILES are passed upstream.
+// query attributes or MariaDB extended capabilities other than bulk
+// operations, so both sides speak classic result sets the relay parses;
+// the client's FOUND_ROWS, MULTI_STATEMENTS, MULTI_RESULTS and LOCAL_FILES
+// are passed upstream. The login asks MariaDB for bulk operations; the
+// greeting offers them to clients once every resource's server seen so
+// far agreed (bulkOffer, bulk.go: the greeting precedes the resource).
 //
 // # Commands
 //
@@ -52,11 +55,13 @@
 // COM_INIT_DB and COM_FIELD_LIST are decided as the USE and SHOW COLUMNS
 // they amount to. COM_RESET_CONNECTION is recorded (durably) before it runs.
 // COM_PING, COM_SET_OPTION, COM_STMT_CLOSE and COM_STMT_RESET pass.
-// COM_CHANGE_USER, COM_BINLOG_DUMP(_GTID), COM_STMT_FETCH (cursors), MariaDB's
-// COM_STMT_BULK_EXECUTE and every other command are refused with ERR 1047;
-// the session goes on. (Bulk execute needs an extended capability both
-// sides agree on, which go-mysql's client cannot ask the upstream for: see
-// comStmtBulkExecute.)
+// MariaDB's COM_STMT_BULK_EXECUTE, where the client and the upstream both
+// agreed on bulk operations, is decided as one operation: the prepared
+// text with every row's values (indicators included) as its params
+// (bulk.go); a bulk packet the gateway cannot read ends the session.
+// COM_CHANGE_USER, COM_BINLOG_DUMP(_GTID), COM_STMT_FETCH (cursors), a bulk
+// execute that was not agreed on and every other command are refused with
+// ERR 1047; the session goes on.
 //
 // Invariant 8 (tokenizing.go): a SET of an sql_mode or character set that
 // would make the server read text differently from the gateway is refused
@@ -142,14 +147,14 @@
 //
 // MaskFilter (mymask.go) is the Options.Filter that masks text- and
 // binary-protocol rows and ERR messages; see its doc for the lineage
-// rules. A view's columns are masked whole (its definition is not traced
-// yet), and so are derived-table and CTE columns and computed columns
-// the statement's parse cannot trace to base-table columns.
+// rules. A statement that reads a view is traced through its text and the
+// views' stored definitions (viewlineage.go, views.go); derived-table and
+// CTE columns and computed columns the statement's parse cannot trace to
+// base-table columns are masked whole.
 //
 // # Not done yet
 //
-// View lineage (columns of views are masked whole: a number becomes
-// NULL). SHOW WARNINGS messages get only the detectors. An
+// SHOW WARNINGS messages get only the detectors. An
 // operation's hold is withdrawn when its client disconnects, but a running
 // statement is not KILLed upstream when the client goes.
 package mysql

@@ -84,6 +84,7 @@ type Engine struct {
 	srv *listen.Server
 
 	views viewCache // which relations are views, for masking
+	bulk  bulkOffer // whether clients are offered bulk execute (bulk.go)
 }
 
 // New checks the options and returns an Engine.

@@ -34,7 +34,7 @@ type Column struct {
 // are views (their column definitions name the view, not the table the
 // value comes from). The engine hands it a lookup before the first result.
 type viewAware interface {
-	setViews(isView func(schema, table string) bool)
+	setViews(views *viewLookup)
 }
 
 // parseColumn decodes a ColumnDefinition41 payload.

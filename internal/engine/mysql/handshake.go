@@ -45,7 +45,8 @@ const (
 // DEPRECATE_EOF (the relay parses results with classic EOF packets on both
 // sides), query attributes (they change the COM_QUERY layout), IGNORE_SPACE
 // (it changes how function names parse) and MariaDB's extended
-// capabilities (bulk execute, metadata caching).
+// capabilities other than bulk execute (metadata caching, progress
+// reports). Bulk execute is offered as bulkOffer says (bulk.go).
 const serverCaps = capLongPassword | capFoundRows | capLongFlag | capConnectWithDB |
 	capLocalFiles | capProtocol41 | capTransactions | capSecureConn | capMultiStatements |
 	capMultiResults | capPSMultiResults | capPluginAuth | capConnectAttrs | capPluginAuthLenc
@@ -108,6 +109,12 @@ func (c *conn) greetClient() bool {
 	if c.e.o.TLS != nil {
 		caps |= capSSL
 	}
+	if c.e.bulk.offer() {
+		// As MariaDB does: without CLIENT_MYSQL, the last four reserved
+		// bytes carry the extended capabilities.
+		caps &^= capLongPassword
+		c.extOffered = extStmtBulkOperations
+	}
 	b := []byte{10}
 	b = append(b, serverVersion...)
 	b = append(b, 0)
@@ -119,7 +126,8 @@ func (c *conn) greetClient() bool {
 	b = binary.LittleEndian.AppendUint16(b, statusAutocommit)
 	b = binary.LittleEndian.AppendUint16(b, uint16(caps>>16))
 	b = append(b, 21)
-	b = append(b, make([]byte, 10)...)
+	b = append(b, make([]byte, 6)...)
+	b = binary.LittleEndian.AppendUint32(b, c.extOffered)
 	b = append(b, c.salt[8:]...)
 	b = append(b, 0)
 	b = append(b, pluginNative...)
@@ -131,6 +139,7 @@ func (c *conn) greetClient() bool {
 // handshakeResponse is the client's HandshakeResponse41.
 type handshakeResponse struct {
 	caps    uint32
+	ext     uint32 // MariaDB's extended capabilities; 0 when CLIENT_MYSQL is set
 	charset byte
 	user    string
 	db      string
@@ -192,7 +201,9 @@ func parseHandshakeResponse(p []byte) (*handshakeResponse, error) {
 	hr.caps = cur.u32()
 	cur.u32() // max packet size
 	hr.charset = cur.u8()
-	cur.bytes(23)
+	if filler := cur.bytes(23); len(filler) == 23 && hr.caps&capLongPassword == 0 {
+		hr.ext = binary.LittleEndian.Uint32(filler[19:])
+	}
 	hr.user = string(cur.nulString())
 	if cur.bad {
 		return nil, errShort
@@ -252,6 +263,7 @@ func utf8Collation(id byte) bool {
 // checkResponse finds the resource and checks the client's options.
 func (c *conn) checkResponse(hr *handshakeResponse) bool {
 	c.caps = hr.caps & (serverCaps | capSSL)
+	c.clientExt = hr.ext & c.extOffered
 	if hr.caps&(capCompress|capIgnoreSpace) != 0 {
 		c.fail(erAccessDenied, "28000", "countersign does not support protocol compression or IGNORE_SPACE; connect without --compress")
 		return false

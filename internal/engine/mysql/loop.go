@@ -28,16 +28,12 @@ const (
 	comStmtFetch        = 0x1c
 	comBinlogDumpGTID   = 0x1e
 	comResetConnection  = 0x1f
-	// comStmtBulkExecute is MariaDB's array execute. A client may send it
-	// only after both sides agreed on MARIADB_CLIENT_STMT_BULK_OPERATIONS
-	// (an extended capability); MariaDB refuses it otherwise
-	// (ER_UNSUPPORTED_PS). The gateway offers no extended capabilities,
-	// and go-mysql's client (v1.13), which logs in upstream, cannot ask
-	// for them (it writes the reserved bytes as zeros and sets
-	// CLIENT_MYSQL), so a bulk execute could not be forwarded, and
-	// splitting it into single executes would change its meaning
-	// (DEFAULT and IGNORE indicators, one result). It is refused with a
-	// message that says what to do instead.
+	// comStmtBulkExecute is MariaDB's array execute (bulk.go). A client
+	// may send it only after both sides agreed on
+	// MARIADB_CLIENT_STMT_BULK_OPERATIONS (an extended capability); the
+	// gateway forwards it only when its upstream agreed too, and refuses
+	// it otherwise: splitting it into single executes would change its
+	// meaning (DEFAULT and IGNORE indicators, one result).
 	comStmtBulkExecute = 0xfa
 )
 
@@ -139,7 +135,7 @@ func (c *conn) dispatch(cmd byte, body []byte) bool {
 	case comBinlogDump, comBinlogDumpGTID:
 		return c.refuse("replication (COM_BINLOG_DUMP) is not allowed through countersign; connect to the upstream directly for replication")
 	case comStmtBulkExecute:
-		return c.refuse("COM_STMT_BULK_EXECUTE (array binding) is not supported through countersign: execute the prepared statement once per row, or use a multi-row INSERT")
+		return c.onBulkExecute(body)
 	case comStmtFetch:
 		return c.refuse("cursor fetches are not supported through countersign; read results without a server-side cursor (useCursorFetch=false)")
 	}

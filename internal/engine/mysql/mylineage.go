@@ -17,9 +17,19 @@ import (
 // columns of the tables in its FROM clause (qualified by alias, or
 // unqualified with a single table). A subquery in a column, a set
 // operation, several statements, executable comments or text the parser
-// rejects leave every computed column unresolved (masked whole).
+// rejects leave every computed column unresolved (masked whole). A
+// statement that names a view is traced by viewlineage.go instead: the
+// column definitions of its result cannot be trusted.
 type lineage struct {
 	parsed bool
+	// stmt is the parsed statement, for the view check and, when it
+	// reads a view, the trace through the views' definitions
+	// (viewlineage.go).
+	stmt ast.StmtNode
+	// elsewhere: the statement's result comes from text that is not in it
+	// (EXECUTE of a prepared statement): its column definitions cannot be
+	// checked against the relations it names.
+	elsewhere bool
 	// metadata: SHOW and EXPLAIN describe the schema, not table data; their
 	// computed columns get the detectors only.
 	metadata bool
@@ -49,10 +59,13 @@ func analyzeLineage(text, schema string) *lineage {
 		return l
 	}
 	l.parsed = true
+	l.stmt = stmts[0]
 	stmts[0].Accept(&derivedNames{l: l})
 	switch s := stmts[0].(type) {
 	case *ast.ShowStmt, *ast.ExplainStmt:
 		l.metadata = true
+	case *ast.ExecuteStmt:
+		l.elsewhere = true
 	case *ast.SelectStmt:
 		l.selectStmt(s, schema)
 	}

@@ -16,11 +16,20 @@ import (
 //
 // Lineage of each result column (DESIGN.md invariant 5):
 //
-//	org_table and org_name set, org_table a base table ─► that column
-//	org_table a view, derived table or CTE           ─► unresolved: masked whole
-//	no org_table (computed)                           ─► the statement's parse
+//	the statement names a view (anywhere) ─► every column traced through
+//	    the statement's text and the views' stored definitions
+//	    (viewlineage.go); what cannot be traced ─► masked whole
+//	else org_table and org_name set, a base table ─► that column
+//	org_table a derived table or CTE            ─► unresolved: masked whole
+//	no org_table (computed)                      ─► the statement's parse
 //	    (mylineage.go): an expression over columns of the FROM tables ─►
 //	    those columns; SHOW/EXPLAIN ─► detectors only; else masked whole
+//	EXECUTE (SQL-level) ─► masked whole: its text is not in the statement
+//
+// MariaDB's column definitions cannot be trusted for a view's columns: they
+// name the view, or the alias it was given in the query, or (for a
+// TEMPTABLE view) the base table with the view's column name, and the
+// schema may be empty or the base table's. Hence the text is traced.
 //
 // A masked value of a non-text column is sent as NULL (the binary row's
 // NULL bitmap is rebuilt). ERR packet messages go through the detectors;
@@ -38,11 +47,11 @@ func MaskFilter(rules map[string]*mask.Rules) func(s *guard.Session, op *guard.O
 
 // masker is the ResultFilter of one operation.
 type masker struct {
-	rules  *mask.Rules
-	roles  []string
-	op     *guard.Operation
-	isView func(schema, table string) bool
-	lin    *lineage // parsed on the first computed or derived column
+	rules *mask.Rules
+	roles []string
+	op    *guard.Operation
+	views *viewLookup // nil: no catalog, every relation may be a view
+	lin   *lineage    // parsed on the first result set
 
 	cols   []Column
 	plan   *mask.Plan
@@ -50,7 +59,7 @@ type masker struct {
 	buf    []byte
 }
 
-func (m *masker) setViews(f func(schema, table string) bool) { m.isView = f }
+func (m *masker) setViews(v *viewLookup) { m.views = v }
 
 func (m *masker) lineage() *lineage {
 	if m.lin == nil {
@@ -65,19 +74,11 @@ func (m *masker) lineage() *lineage {
 	return m.lin
 }
 
-func (m *masker) view(schema, table string) bool {
-	if m.isView == nil {
-		return true // no catalog: fail closed
-	}
-	return m.isView(schema, table)
-}
-
 // Columns builds the plan of one result set.
 func (m *masker) Columns(cols []Column) error {
 	m.cols = cols
-	mc := make([]mask.Column, len(cols))
+	mc := m.lineageOf(cols)
 	for i, c := range cols {
-		mc[i] = m.column(i, c)
 		mc[i].Name = c.Name
 		mc[i].Text = textType(c.Type)
 	}
@@ -86,11 +87,36 @@ func (m *masker) Columns(cols []Column) error {
 	return nil
 }
 
-func (m *masker) column(i int, c Column) mask.Column {
-	if c.OrgTable == "" {
-		return m.lineage().computed(i, m.view)
+// lineageOf gives each column's lineage (see MaskFilter).
+func (m *masker) lineageOf(cols []Column) []mask.Column {
+	l := m.lineage()
+	mc := make([]mask.Column, len(cols))
+	if !l.parsed || l.elsewhere {
+		return mc // unresolved: masked whole
 	}
-	if !m.lineage().parsed || m.lineage().derived[lower(c.OrgTable)] || m.view(c.Schema, c.OrgTable) {
+	if !l.metadata && readsView(l.stmt, m.views, m.op.State.Schema, l.derived) {
+		if cat := m.views.catalog(); cat != nil {
+			if traced := analyzeViews(cat, l.stmt, m.op.State.Schema, len(cols)); traced != nil {
+				return traced
+			}
+		}
+		return mc
+	}
+	isView := func(schema, table string) bool {
+		cat := m.views.catalog() // loaded once, only if a column needs it
+		return cat == nil || cat.isView(schema, table)
+	}
+	for i, c := range cols {
+		mc[i] = m.column(i, c, isView)
+	}
+	return mc
+}
+
+func (m *masker) column(i int, c Column, isView func(schema, table string) bool) mask.Column {
+	if c.OrgTable == "" {
+		return m.lineage().computed(i, isView)
+	}
+	if m.lineage().derived[lower(c.OrgTable)] || isView(c.Schema, c.OrgTable) {
 		return mask.Column{}
 	}
 	return mask.Column{Resolved: true, Sources: []mask.Source{{Schema: c.Schema, Table: c.OrgTable, Column: c.OrgName}}}

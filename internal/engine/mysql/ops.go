@@ -20,6 +20,8 @@ type operation struct {
 	capture *capture // result rows kept for the recording; nil: none (capture.go)
 	started time.Time
 	stmts   []sqlkind.MySQLStatement
+	// bulkRows is how many rows a COM_STMT_BULK_EXECUTE carried (bulk.go).
+	bulkRows int
 
 	// filled by the relay
 	results int // results (OK packets, whole result sets) before any error
@@ -53,8 +55,16 @@ func (c *conn) snapshot() guard.State {
 // the resource does not allow, a setting the gateway could not follow):
 // no review is created for what could never run.
 func (c *conn) decide(command, text string, params []guard.Param, class sqlkind.Classification, pre refusal) (*operation, guard.Verdict) {
-	op := &operation{command: command, started: time.Now(),
+	return c.decideOp(c.newOperation(command, text, params, class), pre)
+}
+
+func (c *conn) newOperation(command, text string, params []guard.Param, class sqlkind.Classification) *operation {
+	return &operation{command: command, started: time.Now(),
 		g: guard.Operation{Text: text, Params: params, State: c.snapshot(), Class: class}}
+}
+
+// decideOp is decide for an operation the caller made (and added to).
+func (c *conn) decideOp(op *operation, pre refusal) (*operation, guard.Verdict) {
 	var v guard.Verdict
 	grantEnds := c.sess.GrantEnds()
 	if pre.code != "" {
@@ -71,7 +81,7 @@ func (c *conn) decide(command, text string, params []guard.Param, class sqlkind.
 		return op, v
 	}
 	commit := c.e.recordOperation(c, op)
-	if class.Kind != sqlkind.Read {
+	if op.g.Class.Kind != sqlkind.Read {
 		var err error
 		if c.waitWatching(func(ctx context.Context) { err = commit.Wait(ctx) }) {
 			err = errClientGone

@@ -32,7 +32,7 @@ func (e *Engine) recordOperation(c *conn, op *operation) *recording.Commit {
 		Type: recording.TypeOperation, SessionID: c.id, Resource: c.res.Name, Actor: c.actor,
 		Data: &recording.OperationData{
 			Text: op.g.Text, Kind: cl.Kind.String(), Objects: cl.Objects, Statements: cl.Statements,
-			Reason: cl.Reason, Params: len(op.g.Params), Command: op.command,
+			Reason: cl.Reason, Params: len(op.g.Params), BulkRows: op.bulkRows, Command: op.command,
 			Decision: op.v.Decision.String(), Code: op.v.Code, ReviewID: op.v.ReviewID, GrantID: op.v.GrantID,
 			Digest: hex.EncodeToString(op.v.Digest), Schema: op.g.State.Schema,
 			InTransaction: op.g.State.InTransaction,

@@ -34,9 +34,11 @@ func (c *conn) onPrepare(text string) bool {
 		return false
 	}
 	if isErr(p) || len(p) < 12 || p[0] != 0x00 {
+		c.lastStmt = 0 // MariaDB forgets its last statement too
 		return c.out.send(p) == nil
 	}
 	id := binary.LittleEndian.Uint32(p[1:])
+	c.lastStmt = id
 	ncols := int(binary.LittleEndian.Uint16(p[5:]))
 	nparams := int(binary.LittleEndian.Uint16(p[7:]))
 	c.stmts[id] = &stmt{text: text, class: c.e.o.Classifier.Classify(text),
@@ -57,11 +59,24 @@ func (c *conn) onPrepare(text string) bool {
 	return c.out.flush() == nil
 }
 
+// lastStmtID is the statement id MariaDB (10.2 and later) reads as the
+// statement prepared last on the connection; MariaDB Connector/J sends it
+// when it pipelines a prepare with its execute.
+const lastStmtID = 0xffffffff
+
+// lookupStmt finds the statement a command's body names. MariaDB's
+// lastStmtID is resolved here and replaced in body (the client's packet,
+// about to be forwarded) by the id it stands for, so the server runs the
+// statement the gateway decided on whatever it thinks was prepared last.
 func (c *conn) lookupStmt(body []byte) (uint32, *stmt, bool) {
 	if len(body) < 4 {
 		return 0, nil, false
 	}
 	id := binary.LittleEndian.Uint32(body)
+	if id == lastStmtID && c.up.mariadb && c.lastStmt != 0 {
+		id = c.lastStmt
+		binary.LittleEndian.PutUint32(body, id)
+	}
 	s, ok := c.stmts[id]
 	return id, s, ok
 }
@@ -91,6 +106,9 @@ func (c *conn) onLongData(body []byte) bool {
 func (c *conn) onStmtClose(body []byte) bool {
 	if id, _, ok := c.lookupStmt(body); ok {
 		delete(c.stmts, id)
+		if id == c.lastStmt {
+			c.lastStmt = 0
+		}
 	}
 	c.up.ResetSequence()
 	return c.writeUpRaw(append([]byte{comStmtClose}, body...))
@@ -110,7 +128,7 @@ func (c *conn) onExecute(body []byte) bool {
 	if !ok {
 		return c.out.send(errPacket(erUnknownStmt, "HY000", "unknown prepared statement handler given to mysqld_stmt_execute")) == nil
 	}
-	params, err := decodeExecute(body, s)
+	params, types, err := decodeExecuteTypes(body, s)
 	if err != nil {
 		return c.out.send(errPacket(erWrongArguments, "HY000", "Incorrect arguments to mysqld_stmt_execute: "+err.Error())) == nil
 	}
@@ -121,6 +139,10 @@ func (c *conn) onExecute(body []byte) bool {
 		// inline value the server ignores for the long data.
 		return c.deny(v)
 	}
+	// The types the execute sent hold from now on, on the server as here:
+	// kept before, a refused execute would leave the gateway reading the
+	// next one's values with types the server never got.
+	s.types = types
 	s.long, s.longLen = map[int][]byte{}, 0
 	op.stmts = s.stmts
 	if !c.writeUp(comStmtExecute, body) || !c.relayResults(op, true) {
@@ -138,12 +160,20 @@ func (c *conn) onExecute(body []byte) bool {
 // from there. Every parameter becomes a guard.Param (binary format, its
 // type with the unsigned flag in bit 15).
 func decodeExecute(body []byte, s *stmt) ([]guard.Param, error) {
+	params, _, err := decodeExecuteTypes(body, s)
+	return params, err
+}
+
+// decodeExecuteTypes is decodeExecute that also returns the parameter
+// types the values were read with (sent with the execute, or s's); s is
+// not changed.
+func decodeExecuteTypes(body []byte, s *stmt) ([]guard.Param, []uint16, error) {
 	cur := &cursor{b: body}
 	cur.u32()
 	flags := cur.u8()
 	cur.u32()
 	if cur.bad {
-		return nil, errShort
+		return nil, nil, errShort
 	}
 	// 0x08 is MySQL 8's PARAMETER_COUNT_AVAILABLE, which changes the layout
 	// only under CLIENT_QUERY_ATTRIBUTES; the gateway offers that to no
@@ -151,28 +181,29 @@ func decodeExecute(body []byte, s *stmt) ([]guard.Param, error) {
 	// (go-mysql's client sets it whenever there are parameters). The
 	// cursor bits would open a server-side cursor read by COM_STMT_FETCH.
 	if flags&^paramCountAvailable != 0 {
-		return nil, fmt.Errorf("cursor flags %#x are not supported through countersign", flags)
+		return nil, nil, fmt.Errorf("cursor flags %#x are not supported through countersign", flags)
 	}
 	n := s.nparams
 	if n == 0 {
-		return nil, nil
+		return nil, s.types, nil
 	}
 	nulls := cur.bytes((n + 7) / 8)
+	types := s.types
 	if bound := cur.u8(); bound == 1 {
-		s.types = make([]uint16, n)
-		for i := range s.types {
-			s.types[i] = cur.u16()
+		types = make([]uint16, n)
+		for i := range types {
+			types[i] = cur.u16()
 		}
 	}
 	if cur.bad {
-		return nil, errShort
+		return nil, nil, errShort
 	}
-	if len(s.types) != n {
-		return nil, fmt.Errorf("no parameter types were sent")
+	if len(types) != n {
+		return nil, nil, fmt.Errorf("no parameter types were sent")
 	}
 	params := make([]guard.Param, n)
 	for i := range params {
-		t := s.types[i]
+		t := types[i]
 		params[i] = guard.Param{Format: 1, Type: uint32(t)}
 		if nulls[i/8]&(1<<(i%8)) != 0 {
 			params[i].Null = true
@@ -184,11 +215,11 @@ func decodeExecute(body []byte, s *stmt) ([]guard.Param, error) {
 		}
 		v, err := binaryValue(cur, byte(t))
 		if err != nil {
-			return nil, fmt.Errorf("parameter %d: %w", i+1, err)
+			return nil, nil, fmt.Errorf("parameter %d: %w", i+1, err)
 		}
 		params[i].Value = append([]byte(nil), v...)
 	}
-	return params, nil
+	return params, types, nil
 }
 
 // binaryValue reads one binary-protocol value of type t.

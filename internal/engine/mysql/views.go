@@ -2,60 +2,218 @@ package mysql
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/sqlkind"
 )
 
-// viewTTL bounds how long a resource's list of views is trusted: a view
-// created later is seen at the latest after it (views are created by
-// schema operations, which are reviewed; the engine also forgets the list
-// after every schema operation of its own sessions).
+// viewTTL bounds how long a resource's view catalog is trusted: a view
+// created or redefined outside the gateway is seen at the latest after it
+// (the PostgreSQL engine's catalog has the same 30 seconds). The engine
+// forgets the catalog after every operation of its own sessions that is
+// neither a read nor a write (CREATE OR REPLACE VIEW, DROP VIEW, ...).
 const viewTTL = 30 * time.Second
 
-// viewSet is one resource's views, lower-cased "schema.table".
-type viewSet struct {
-	at    time.Time
-	names map[string]bool
-}
+// Queries that load a resource's view catalog. A view whose definition the
+// upstream user may not read (no SHOW VIEW) is listed with an empty
+// definition, or only in TABLES: it is still a view, traced to nothing
+// (its columns are masked whole).
+const (
+	relationQuery    = "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE = 'VIEW' FROM information_schema.TABLES"
+	viewDefQuery     = "SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS"
+	viewColumnsQuery = "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME FROM information_schema.COLUMNS c " +
+		"JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME " +
+		"WHERE t.TABLE_TYPE = 'VIEW' ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION"
+	// tableColumnsQuery lists the columns SELECT * gives of one table:
+	// INVISIBLE ones are left out by the server (system-versioning's
+	// hidden columns are not listed at all).
+	// The names are sent as hex literals: no escaping rule of the server's
+	// sql_mode can change what they say.
+	tableColumnsQuery = "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = CONVERT(X'%x' USING utf8mb4) " +
+		"AND TABLE_NAME = CONVERT(X'%x' USING utf8mb4) AND EXTRA NOT LIKE '%%INVISIBLE%%' ORDER BY ORDINAL_POSITION"
+)
 
-// viewCache knows which relations of each resource are views. The column
-// definitions of a view's result name the view as org_table, so masking
-// rules on the table's columns would not match: such columns are masked
-// whole (fail closed). It is only consulted when masking is active.
+// viewCache holds each resource's view catalog. The column definitions of
+// a result that reads a view cannot be trusted for lineage (MariaDB names
+// the view, the view's alias, or for a TEMPTABLE view the base table with
+// the view's column name), so a statement that reads a view is traced
+// through its text and the views' definitions instead (viewlineage.go).
+// It is only consulted when masking is active.
 type viewCache struct {
 	mu   sync.Mutex
-	sets map[string]*viewSet
+	sets map[string]*viewCatalog
+	// gen counts each resource's forgets: a load that started before a
+	// forget does not store what it read (it may predate the DDL).
+	gen map[string]uint64
+
+	classifyOnce sync.Once
+	classifier   *sqlkind.MySQLClassifier // checks view definitions' functions
 }
 
-// isView returns a lookup for one result of the resource. The list is
-// loaded at most once per result; when it cannot be loaded every relation
-// counts as a view (masked whole).
-func (e *Engine) isView(res *config.Resource) func(schema, table string) bool {
-	var once sync.Once
-	var set map[string]bool
-	var failed bool
-	return func(schema, table string) bool {
-		once.Do(func() {
-			var err error
-			set, err = e.views.load(res)
-			if err != nil {
-				e.log.Warn("listing the views of a resource failed; its columns are masked whole", "resource", res.Name, "error", err)
-				failed = true
-			}
-		})
-		return failed || set[strings.ToLower(schema+"."+table)]
+// viewCatalog is one resource's views at one time. It is read-only once
+// loaded, except for the memo of analyzed definitions.
+type viewCatalog struct {
+	at     time.Time
+	views  map[viewKey]*viewInfo
+	lower  map[string]bool // lower-cased "schema.name" of every view
+	names  map[string]bool // lower-cased name of every view, in any schema
+	tables map[string]bool // lower-cased "schema.name" of every other relation
+	cls    *sqlkind.MySQLClassifier
+	// fetchColumns reads a table's columns upstream, for SELECT * over a
+	// table in a statement that reads a view; nil: not known.
+	fetchColumns func(schema, table string) ([]string, error)
+
+	mu       sync.Mutex
+	memo     map[viewKey][]colLin
+	baseCols map[viewKey][]string
+}
+
+// tableColumns returns the columns SELECT * gives of a base table, or nil
+// when they cannot be read (a temporary table is not listed). Kept with
+// the catalog, so they are as fresh as it is.
+func (c *viewCatalog) tableColumns(schema, table string) []string {
+	k := viewKey{schema, table}
+	c.mu.Lock()
+	cols, ok := c.baseCols[k]
+	c.mu.Unlock()
+	if ok || c.fetchColumns == nil {
+		return cols
 	}
+	cols, err := c.fetchColumns(schema, table)
+	if err != nil {
+		return nil // not kept: tried again by the next statement
+	}
+	c.mu.Lock()
+	if c.baseCols == nil {
+		c.baseCols = map[viewKey][]string{}
+	}
+	c.baseCols[k] = cols
+	c.mu.Unlock()
+	return cols
 }
 
-func (v *viewCache) load(res *config.Resource) (map[string]bool, error) {
+type viewKey struct{ schema, name string }
+
+// viewInfo is one view: its definition as the server stores it ("" when
+// hidden from the upstream user) and its column names in order.
+type viewInfo struct {
+	def  string
+	cols []string
+}
+
+// isView reports whether schema.table is a view, in any letter case (with
+// lower_case_table_names=0 a table and a view may differ only in case:
+// both then count as views, masked rather than trusted).
+func (c *viewCatalog) isView(schema, table string) bool {
+	return c.lower[strings.ToLower(schema+"."+table)]
+}
+
+// viewAnywhere reports whether a view of that name (any letter case)
+// exists in some schema. An unqualified name in a prepared statement is
+// resolved in the schema current when it was prepared, which may not be
+// the session's schema when it is executed.
+func (c *viewCatalog) viewAnywhere(table string) bool {
+	return c.names[strings.ToLower(table)]
+}
+
+// known reports whether schema.table is a relation the catalog lists.
+func (c *viewCatalog) known(schema, table string) bool {
+	k := strings.ToLower(schema + "." + table)
+	return c.lower[k] || c.tables[k]
+}
+
+// view returns the view of exactly that name, or nil.
+func (c *viewCatalog) view(schema, name string) *viewInfo {
+	return c.views[viewKey{schema, name}]
+}
+
+// viewLookup is the view catalog for the results of one operation, loaded
+// at most once, on first use, and reloaded at most once more when the
+// operation names a relation the cached catalog does not list (a view
+// created outside the gateway since the catalog was loaded must not pass
+// for a table until the TTL ends).
+type viewLookup struct {
+	since time.Time // when the operation was decided
+	load  func(force bool) (*viewCatalog, error)
+
+	once, freshOnce sync.Once
+	cat             *viewCatalog
+}
+
+// catalog returns the catalog, or nil when it could not be loaded (then
+// every relation counts as a view whose lineage is unknown).
+func (l *viewLookup) catalog() *viewCatalog {
+	if l == nil {
+		return nil
+	}
+	l.once.Do(func() {
+		l.cat, _ = l.load(false)
+	})
+	return l.cat
+}
+
+// fresh returns a catalog loaded after the operation was decided (so
+// after its statement was sent): what it does not list was not a view
+// the upstream user could see when the statement ran (a temporary table,
+// which information_schema shows only to its own session).
+func (l *viewLookup) fresh() *viewCatalog {
+	cat := l.catalog()
+	if cat == nil || cat.at.After(l.since) {
+		return cat
+	}
+	l.freshOnce.Do(func() {
+		l.cat, _ = l.load(true)
+	})
+	return l.cat
+}
+
+// isView returns the view lookup for one operation's results of the
+// resource (named for what the masker first asks of it).
+func (e *Engine) isView(res *config.Resource) *viewLookup {
+	return &viewLookup{since: time.Now(), load: func(force bool) (*viewCatalog, error) {
+		cat, err := e.views.load(res, force)
+		if err != nil {
+			e.log.Warn("loading the views of a resource failed; columns of results that read a relation are masked whole", "resource", res.Name, "error", err)
+		}
+		return cat, err
+	}}
+}
+
+// load returns the resource's catalog, from the cache unless it is older
+// than viewTTL or force is set.
+func (v *viewCache) load(res *config.Resource, force bool) (*viewCatalog, error) {
+	v.mu.Lock()
+	if s := v.sets[res.Name]; s != nil && !force && time.Since(s.at) < viewTTL {
+		v.mu.Unlock()
+		return s, nil
+	}
+	gen := v.gen[res.Name]
+	v.mu.Unlock()
+	v.classifyOnce.Do(func() { v.classifier = sqlkind.NewMySQL(sqlkind.MySQLOptions{CacheSize: -1}) })
+	cat, err := fetchViews(res)
+	if err != nil {
+		return nil, err
+	}
+	cat.cls = v.classifier
+	cat.fetchColumns = func(schema, table string) ([]string, error) { return fetchTableColumns(res, schema, table) }
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if s := v.sets[res.Name]; s != nil && time.Since(s.at) < viewTTL {
-		return s.names, nil
+	if v.gen[res.Name] == gen {
+		if v.sets == nil {
+			v.sets = map[string]*viewCatalog{}
+		}
+		v.sets[res.Name] = cat
 	}
+	return cat, nil
+}
+
+// fetchViews reads the views, their definitions and columns on a short
+// login with the resource's credentials.
+func fetchViews(res *config.Resource) (*viewCatalog, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), upstreamConnectTimeout)
 	defer cancel()
 	up, err := dialUpstream(ctx, res, "", 0)
@@ -63,26 +221,81 @@ func (v *viewCache) load(res *config.Resource) (map[string]bool, error) {
 		return nil, err
 	}
 	defer up.Close()
-	r, err := up.Execute("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.VIEWS")
+	cat := &viewCatalog{at: time.Now(), views: map[viewKey]*viewInfo{}, lower: map[string]bool{}, names: map[string]bool{}, tables: map[string]bool{}}
+	add := func(k viewKey) *viewInfo {
+		vi := cat.views[k]
+		if vi == nil {
+			vi = &viewInfo{}
+			cat.views[k] = vi
+			cat.lower[strings.ToLower(k.schema+"."+k.name)] = true
+			cat.names[strings.ToLower(k.name)] = true
+		}
+		return vi
+	}
+	r, err := up.Execute(relationQuery)
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]bool{}
 	for i := range r.Values {
-		s, _ := r.GetString(i, 0)
-		t, _ := r.GetString(i, 1)
-		names[strings.ToLower(s+"."+t)] = true
+		k := rowKey(r, i)
+		if isView, _ := r.GetInt(i, 2); isView != 0 {
+			add(k)
+		} else {
+			cat.tables[strings.ToLower(k.schema+"."+k.name)] = true
+		}
 	}
-	if v.sets == nil {
-		v.sets = map[string]*viewSet{}
+	if r, err = up.Execute(viewDefQuery); err != nil {
+		return nil, err
 	}
-	v.sets[res.Name] = &viewSet{at: time.Now(), names: names}
-	return names, nil
+	for i := range r.Values {
+		add(rowKey(r, i)).def, _ = r.GetString(i, 2)
+	}
+	if r, err = up.Execute(viewColumnsQuery); err != nil {
+		return nil, err
+	}
+	for i := range r.Values {
+		vi := add(rowKey(r, i))
+		name, _ := r.GetString(i, 2)
+		vi.cols = append(vi.cols, name)
+	}
+	return cat, nil
 }
 
-// forget drops a resource's list after a schema operation.
+// fetchTableColumns reads one table's columns on a short login.
+func fetchTableColumns(res *config.Resource, schema, table string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), upstreamConnectTimeout)
+	defer cancel()
+	up, err := dialUpstream(ctx, res, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	defer up.Close()
+	r, err := up.Execute(fmt.Sprintf(tableColumnsQuery, schema, table))
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]string, len(r.Values))
+	for i := range r.Values {
+		cols[i], _ = r.GetString(i, 0)
+	}
+	return cols, nil
+}
+
+func rowKey(r interface {
+	GetString(row, column int) (string, error)
+}, i int) viewKey {
+	s, _ := r.GetString(i, 0)
+	t, _ := r.GetString(i, 1)
+	return viewKey{s, t}
+}
+
+// forget drops a resource's catalog after a schema operation.
 func (v *viewCache) forget(resource string) {
 	v.mu.Lock()
 	delete(v.sets, resource)
+	if v.gen == nil {
+		v.gen = map[string]uint64{}
+	}
+	v.gen[resource]++
 	v.mu.Unlock()
 }
