@@ -233,6 +233,11 @@ func (m *MySQLClassifier) parseOne(text string) (a *myAnalysis) {
 	}()
 	p := m.parsers.Get().(*parser.Parser)
 	stmts, _, err := p.Parse(text, "", "")
+	if err != nil {
+		if alt := parseAlterView(p, text); alt != nil {
+			stmts, err = alt, nil // mysqlview.go
+		}
+	}
 	m.parsers.Put(p)
 	if err != nil {
 		return myUnknown(fmt.Sprintf("the MySQL parser rejects the text (statements it does not know, such as HANDLER or MariaDB-only syntax, count as unknown): %v", err))

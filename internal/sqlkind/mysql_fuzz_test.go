@@ -13,6 +13,7 @@ func FuzzMySQLClassify(f *testing.F) {
 		"SELECT 1", "SELECT 1; DROP TABLE t", "/*!50000 SELECT 1 */", "SELECT 1 /*M!100100 , 2 */",
 		"SELECT 'a\\'b' # c", "SELECT `x``y` FROM t -- z", "SET NAMES utf8mb4", "SELECT 1--1",
 		"INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE a = 1", "/*!99999 SELECT '*/ DROP TABLE t; -- ' */",
+		"ALTER VIEW v AS SELECT 1", "ALTER ALGORITHM=MERGE DEFINER=`u`@`%` VIEW v (a) AS SELECT GET_LOCK('x', 1)",
 	} {
 		f.Add(s)
 	}

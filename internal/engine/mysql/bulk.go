@@ -209,9 +209,9 @@ func (c *conn) onBulkExecute(body []byte) bool {
 		c.bulkMalformed(err.Error())
 		return false
 	}
-	op := c.newOperation("COM_STMT_BULK_EXECUTE", s.text, b.params, s.class)
+	op, pre := c.stmtOperation("COM_STMT_BULK_EXECUTE", s, b.params)
 	op.bulkRows = b.rows
-	op, v := c.decideOp(op, c.refusalOf(statementSchemas(s.stmts), s.stmts))
+	op, v := c.decideOp(op, pre)
 	if v.Decision != guard.Allow {
 		return c.deny(v)
 	}

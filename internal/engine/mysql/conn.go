@@ -53,8 +53,11 @@ type conn struct {
 	stmts    map[uint32]*stmt
 	lastStmt uint32            // the statement prepared last (MariaDB's id 0xffffffff); 0: none
 	prepared map[string]string // SQL-level PREPARE name FROM 'text', by lower-case name
-	status   uint16            // last upstream server status flags
-	upClosed bool
+	// preparedIn is the schema each SQL-level prepared statement (from a
+	// literal or a variable) was prepared in, by lower-case name (query.go).
+	preparedIn map[string]string
+	status     uint16 // last upstream server status flags
+	upClosed   bool
 	// unreadable is set when the upstream session took settings the
 	// gateway cannot follow (tokenizing.go): the next command ends the
 	// session with it.
@@ -67,7 +70,8 @@ type conn struct {
 
 func newConn(e *Engine, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &conn{e: e, nc: nc, cc: nc, ctx: ctx, cancel: cancel, stmts: map[uint32]*stmt{}, prepared: map[string]string{}}
+	c := &conn{e: e, nc: nc, cc: nc, ctx: ctx, cancel: cancel, stmts: map[uint32]*stmt{},
+		prepared: map[string]string{}, preparedIn: map[string]string{}}
 	c.out.w = nc
 	return c
 }

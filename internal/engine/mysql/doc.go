@@ -93,7 +93,11 @@
 //
 // The session state bound into each digest is the current schema (from
 // the handshake, COM_INIT_DB and successful USE statements) and whether a
-// transaction is open (the upstream's SERVER_STATUS_IN_TRANS).
+// transaction is open (the upstream's SERVER_STATUS_IN_TRANS). An execute
+// of a prepared statement (COM_STMT_EXECUTE, COM_STMT_BULK_EXECUTE,
+// SQL-level EXECUTE) is bound, reviewed, schema-checked, masked and
+// recorded in the schema current when it was prepared instead: MariaDB
+// resolves its unqualified names there (stmt.go, query.go textSchema).
 //
 // # Clients
 //
@@ -120,7 +124,9 @@
 // schemas, recorded, the guard not asked.
 //
 // PREPARE s FROM 'literal' is tracked per connection (only once it ran;
-// forgotten after an error, on DEALLOCATE and COM_RESET_CONNECTION);
+// forgotten after an error, on DEALLOCATE and COM_RESET_CONNECTION, and
+// after any unknown statement ran: a procedure may prepare under the same
+// name);
 // EXECUTE s is decided as the prepared statement, whose text is bound into
 // the digest as a parameter. PREPARE from @var, an unknown name, and
 // EXECUTE ... USING @vars of anything but a read are unknown.

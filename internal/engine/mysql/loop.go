@@ -258,7 +258,7 @@ func (c *conn) onResetConnection() bool {
 		c.e.log.Error("recording COM_RESET_CONNECTION failed", "session", c.id, "error", err)
 		return c.out.send(errPacket(erUnknown, "HY000", recordingFailedReason)) == nil
 	}
-	c.stmts, c.prepared = map[uint32]*stmt{}, map[string]string{}
+	c.stmts, c.prepared, c.preparedIn = map[uint32]*stmt{}, map[string]string{}, map[string]string{}
 	before := c.snapshot()
 	if !c.writeUp(comResetConnection, nil) {
 		return false

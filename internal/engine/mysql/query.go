@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/countersign/countersign/internal/guard"
 
@@ -26,7 +27,15 @@ func (c *conn) onQuery(body []byte) bool {
 		params = append(params, guard.Param{Value: []byte(t)})
 		checked = append(checked[:len(checked):len(checked)], c.e.o.Classifier.Statements(t)...)
 	}
-	op, v := c.decide("COM_QUERY", text, params, class, c.refusalOf(statementSchemas(stmts), checked))
+	op := c.newOperation("COM_QUERY", text, params, class)
+	pre := c.refusalOf(statementSchemas(checked), checked)
+	if schema, why := c.textSchema(stmts); why != "" {
+		pre = refusal{verdictPreparedSchema, why}
+	} else if schema != op.g.State.Schema {
+		op.g.State.Schema = schema
+		pre = c.refusalOf(withSchema(statementSchemas(checked), schema), checked)
+	}
+	op, v := c.decideOp(op, pre)
 	if v.Decision != guard.Allow {
 		return c.deny(v)
 	}
@@ -55,14 +64,64 @@ func (c *conn) trackState(stmts []sqlkind.MySQLStatement, ran int) {
 		switch {
 		case s.Use != "" && ok:
 			c.state.Schema = s.Use
-		case s.Prepare != nil && ok && !s.Prepare.FromVariable:
-			c.prepared[s.Prepare.Name] = s.Prepare.Text
+		case s.Prepare != nil && ok:
+			c.preparedIn[s.Prepare.Name] = c.state.Schema
+			if s.Prepare.FromVariable {
+				delete(c.prepared, s.Prepare.Name)
+			} else {
+				c.prepared[s.Prepare.Name] = s.Prepare.Text
+			}
 		case s.Prepare != nil:
 			delete(c.prepared, s.Prepare.Name)
+			delete(c.preparedIn, s.Prepare.Name)
 		case s.Deallocate != "":
 			delete(c.prepared, s.Deallocate)
+			delete(c.preparedIn, s.Deallocate)
 		}
 	}
+}
+
+// verdictPreparedSchema refuses a text that mixes schemas (textSchema).
+const verdictPreparedSchema = "prepared_in_other_schema"
+
+// textSchema is the schema a COM_QUERY text's operation is decided, shown
+// and recorded in, or why it is refused. MariaDB resolves the unqualified
+// names of a statement prepared with SQL-level PREPARE in the schema that
+// was current at the PREPARE, not at its EXECUTE. So a text that is one
+// EXECUTE takes the schema its statement was prepared in; a text of
+// several statements, one of which executes a statement prepared in
+// another schema than the one current where it stands, is refused: one
+// operation shows one schema. USE, PREPARE and DEALLOCATE earlier in the
+// text count, as trackState will apply them.
+func (c *conn) textSchema(stmts []sqlkind.MySQLStatement) (schema, why string) {
+	cur, in := c.state.Schema, c.preparedIn
+	copied := false
+	for _, s := range stmts {
+		switch {
+		case s.Use != "":
+			cur = s.Use
+		case s.Prepare != nil || s.Deallocate != "":
+			if !copied {
+				in, copied = maps.Clone(in), true
+			}
+			if s.Prepare != nil {
+				in[s.Prepare.Name] = cur
+			} else {
+				delete(in, s.Deallocate)
+			}
+		case s.Execute != "":
+			at, ok := in[s.Execute]
+			if !ok || at == cur {
+				continue
+			}
+			if len(stmts) == 1 {
+				return at, ""
+			}
+			return "", fmt.Sprintf("countersign: EXECUTE %s runs a statement prepared in schema %q, where its names resolve, but the current schema there is %q; "+
+				"send that EXECUTE as a statement of its own (its review then shows %q), or prepare it again in %q", s.Execute, at, cur, at, cur)
+		}
+	}
+	return c.state.Schema, ""
 }
 
 // onInitDB: COM_INIT_DB is decided and recorded as the USE it is.

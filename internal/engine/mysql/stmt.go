@@ -14,7 +14,12 @@ const paramCountAvailable = 0x08
 // stmt is a statement the client prepared (COM_STMT_PREPARE), under the
 // upstream's statement id.
 type stmt struct {
-	text    string
+	text string
+	// schema is the current schema when the statement was prepared:
+	// MariaDB resolves its unqualified names there at every execute
+	// (re-prepares included), whatever the current schema is then. Each
+	// execute is decided, reviewed, masked and recorded in it.
+	schema  string
 	class   sqlkind.Classification
 	stmts   []sqlkind.MySQLStatement
 	nparams int
@@ -41,7 +46,7 @@ func (c *conn) onPrepare(text string) bool {
 	c.lastStmt = id
 	ncols := int(binary.LittleEndian.Uint16(p[5:]))
 	nparams := int(binary.LittleEndian.Uint16(p[7:]))
-	c.stmts[id] = &stmt{text: text, class: c.e.o.Classifier.Classify(text),
+	c.stmts[id] = &stmt{text: text, schema: c.state.Schema, class: c.e.o.Classifier.Classify(text),
 		stmts: c.e.o.Classifier.Statements(text), nparams: nparams, long: map[int][]byte{}}
 	c.out.sendBuffered(p)
 	for _, n := range []int{nparams, ncols} {
@@ -132,7 +137,8 @@ func (c *conn) onExecute(body []byte) bool {
 	if err != nil {
 		return c.out.send(errPacket(erWrongArguments, "HY000", "Incorrect arguments to mysqld_stmt_execute: "+err.Error())) == nil
 	}
-	op, v := c.decide("COM_STMT_EXECUTE", s.text, params, s.class, c.refusalOf(statementSchemas(s.stmts), s.stmts))
+	op, pre := c.stmtOperation("COM_STMT_EXECUTE", s, params)
+	op, v := c.decideOp(op, pre)
 	if v.Decision != guard.Allow {
 		// The server keeps the long data of an execute it never got: so
 		// does the gateway, or the next execute would be decided on an
@@ -152,6 +158,28 @@ func (c *conn) onExecute(body []byte) bool {
 	c.done(op)
 	c.afterUnknown(op)
 	return true
+}
+
+// stmtOperation is the operation of an execute of s, in the schema s was
+// prepared in: its digest, its review, the allowed-schema check of its
+// unqualified names, its masking lineage and its recording all name the
+// schema the server runs it in, not the session's current one (an
+// approval of "DELETE FROM t in staging" must not empty prod.t, prepared
+// there before a COM_INIT_DB). It also returns what refuses it before the
+// guard is asked.
+func (c *conn) stmtOperation(command string, s *stmt, params []guard.Param) (*operation, refusal) {
+	op := c.newOperation(command, s.text, params, s.class)
+	op.g.State.Schema = s.schema
+	return op, c.refusalOf(withSchema(statementSchemas(s.stmts), s.schema), s.stmts)
+}
+
+// withSchema adds the schema unqualified names resolve in to the schemas
+// a statement names, when there is one.
+func withSchema(names []string, schema string) []string {
+	if schema == "" {
+		return names
+	}
+	return append(names[:len(names):len(names)], schema)
 }
 
 // decodeExecute reads the parameters of a COM_STMT_EXECUTE body (after the

@@ -99,6 +99,11 @@ func (c *conn) afterUnknown(op *operation) {
 	if op.g.Class.Kind != sqlkind.Unknown || c.unreadable != "" {
 		return
 	}
+	// A stored procedure (CALL), EXECUTE IMMEDIATE or a compound
+	// statement may have prepared SQL-level statements the gateway did
+	// not see, under names it tracks, in another schema: their EXECUTEs
+	// are Unknown until prepared again through the gateway.
+	c.prepared, c.preparedIn = map[string]string{}, map[string]string{}
 	if why := c.sessionUnreadable("an unknown statement ran"); why != "" {
 		c.unreadable = why
 		c.setReason(why)
