@@ -2,6 +2,7 @@ package guard
 
 import (
 	"bytes"
+	"encoding/hex"
 	"testing"
 )
 
@@ -101,5 +102,31 @@ func TestDigestDeterministic(t *testing.T) {
 	a, b := baseInput().sum(), baseInput().sum()
 	if !bytes.Equal(a, b) || len(a) != 32 {
 		t.Fatalf("digest not stable: %x %x", a, b)
+	}
+}
+
+// TestDigestKnownAnswer pins the encoding: approvals stored before a
+// change of the code must still match the same operation after it.
+func TestDigestKnownAnswer(t *testing.T) {
+	d := baseInput()
+	if got := hex.EncodeToString(d.sum()); got != "144db945e54527e60aacb5c02ffa21cb7d5f795bda2bd7a35112c64cbaff5bb3" {
+		t.Fatalf("digest %s", got)
+	}
+	d.st.InTransaction, d.params = true, nil
+	d.key = []byte("a key longer than the sha256 block size of sixty-four bytes, so it is hashed first")
+	if got := hex.EncodeToString(d.sum()); got != "da94c0d828ae3d2a41b18a16d7e3063befb78ae554169fe0d19d1f77d3d4f8f6" {
+		t.Fatalf("digest with a long key %s", got)
+	}
+	// The pooled HMAC of the first key is not reused under the second.
+	if got := hex.EncodeToString(baseInput().sum()); got != "144db945e54527e60aacb5c02ffa21cb7d5f795bda2bd7a35112c64cbaff5bb3" {
+		t.Fatalf("digest after a key change %s", got)
+	}
+}
+
+func TestDigestAllocs(t *testing.T) {
+	d := baseInput()
+	d.sum()
+	if n := testing.AllocsPerRun(100, func() { d.sum() }); n > 1 {
+		t.Fatalf("Digest allocates %.0f times; want 1 (the sum)", n)
 	}
 }

@@ -13,7 +13,9 @@ import (
 // failed counts as rolled back. Done cannot refuse anything any more, so
 // its failures are logged.
 func (g *Gate) Done(ctx context.Context, s *Session, op *Operation, v Verdict, out Outcome) {
-	ctx = context.WithoutCancel(ctx)
+	if ctx.Done() != nil {
+		ctx = context.WithoutCancel(ctx) // (engines pass Background: no allocation then)
+	}
 	g.txDone(s, op, out)
 	if out.Withdrawn {
 		// Nothing ran: whatever the session consumed stays as it is until

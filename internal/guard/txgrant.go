@@ -111,12 +111,11 @@ func (g *Gate) txGrantEnded(grant, why string, sessions []string) {
 // also asked for at the store's clock, so the refusal does not wait for
 // the watch to notice an end that already passed.
 func (g *Gate) txRefusal(ctx context.Context, s *Session, op *Operation) (Verdict, bool) {
-	if plainRollback(op) {
-		return Verdict{}, false
-	}
 	g.txmu.Lock()
 	t := g.txs[s.ID]
-	if t == nil {
+	if t == nil || plainRollback(op) {
+		// (The map first: most sessions hold no grant writes, and
+		// plainRollback reads the text.)
 		g.txmu.Unlock()
 		return Verdict{}, false
 	}

@@ -34,7 +34,9 @@
 // does not move, and the next batch chains from the last durable hash.
 // After Close, Append fails with ErrClosed.
 //
-// Data is encoded with encoding/json and taken as given: masking values is
+// Data is encoded with encoding/json and taken as given (OperationData and
+// OutcomeData, built for every statement, write themselves without
+// reflection, byte for byte as encoding/json would: encode.go): masking values is
 // the mask package's job and happens before Append. Options.Redact is the
 // hook for running content detectors (and the masking of password
 // literals in statement texts) over the encoded data before it is chained.

@@ -3,6 +3,7 @@ package recording
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"time"
 )
 
@@ -58,26 +59,48 @@ type Recorder interface {
 	Append(ctx context.Context, e Event) *Commit
 }
 
-// Commit is the handle of one appended event.
+// Commit is the handle of one appended event. Its channel is made only
+// for a Wait that comes before Finish: most events (outcomes, closes) are
+// never waited for, and an allocation per event was a cost on every
+// statement.
 type Commit struct {
-	done chan struct{}
-	err  error
-	seq  int64
+	mu       sync.Mutex
+	finished bool
+	done     chan struct{} // made by the first early Wait; closed by Finish
+	err      error
+	seq      int64
 }
 
 // NewCommit returns an unfinished Commit; Finish completes it.
-func NewCommit() *Commit { return &Commit{done: make(chan struct{})} }
+func NewCommit() *Commit { return &Commit{} }
 
 // Finish marks the event durable (err == nil) or failed. Call it once.
 func (c *Commit) Finish(seq int64, err error) {
-	c.seq, c.err = seq, err
-	close(c.done)
+	c.mu.Lock()
+	c.seq, c.err, c.finished = seq, err, true
+	if c.done != nil {
+		close(c.done)
+	}
+	c.mu.Unlock()
 }
 
 // Wait blocks until the event is durable or failed, or ctx ends.
 func (c *Commit) Wait(ctx context.Context) error {
+	c.mu.Lock()
+	if c.finished {
+		err := c.err
+		c.mu.Unlock()
+		return err
+	}
+	if c.done == nil {
+		c.done = make(chan struct{})
+	}
+	done := c.done
+	c.mu.Unlock()
 	select {
-	case <-c.done:
+	case <-done:
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		return c.err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -85,7 +108,11 @@ func (c *Commit) Wait(ctx context.Context) error {
 }
 
 // Seq is the event's sequence number, valid after Wait returned nil.
-func (c *Commit) Seq() int64 { return c.seq }
+func (c *Commit) Seq() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seq
+}
 
 // Checkpoint is a signed (seq, hash) of one writer's chain.
 type Checkpoint struct {

@@ -201,7 +201,13 @@ func (l *Log) Append(ctx context.Context, e Event) *Commit {
 // through json.Marshal makes it the exact form encoding/json writes, so
 // exports and sinks reproduce the hashed bytes.
 func (l *Log) encodeData(v any) (json.RawMessage, error) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if a, ok := v.(jsonAppender); ok && !isNilAppender(a) {
+		b, err = a.appendJSON(nil) // json.Marshal's bytes, without reflection (encode.go)
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("recording: event data cannot be encoded: %w", err)
 	}

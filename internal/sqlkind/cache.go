@@ -8,7 +8,7 @@ import "sync"
 // what is in use, evicts what is not, and costs one map lookup on a hit.
 // Both dialects' classifiers use it for their analyses.
 type lru[V any] struct {
-	mu        sync.Mutex
+	mu        sync.RWMutex // a hit in the current generation only reads
 	max       int
 	cur, prev map[string]V
 }
@@ -25,6 +25,12 @@ func (l *lru[V]) get(k string) (V, bool) {
 	var zero V
 	if l.max == 0 {
 		return zero, false
+	}
+	l.mu.RLock()
+	a, ok := l.cur[k]
+	l.mu.RUnlock()
+	if ok {
+		return a, true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

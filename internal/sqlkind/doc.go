@@ -40,7 +40,10 @@
 // no key wherever it is unsure. A statement whose kind depends on a
 // literal's value (SET, EXPLAIN's ANALYZE option, COPY's file name) is never
 // cached under that key. TestLiteralKeySound and FuzzLiteralKey check that
-// two texts of one key classify identically.
+// two texts of one key classify identically. A text answered through its
+// key is not cached again under its exact text: texts that differ only in
+// literals rarely repeat. An engine that needs a text's statements and its
+// classification gets both from one lookup (Analyze).
 //
 // Texts so deeply nested that pg_query's C code could overflow its stack
 // are refused (Unknown) before they reach it.

@@ -130,7 +130,7 @@ func keyConflict(p *PostgresClassifier, a, b string) string {
 		return "have different statement counts"
 	}
 	for i := range x.stmts {
-		sx, sy := x.stmts[i].Statement, y.stmts[i].Statement
+		sx, sy := x.stmts[i], y.stmts[i]
 		if !reflect.DeepEqual(sx, sy) {
 			return fmt.Sprintf("statement %d differs: %+v and %+v", i, sx, sy)
 		}

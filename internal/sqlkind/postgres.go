@@ -2,6 +2,7 @@ package sqlkind
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -51,7 +52,7 @@ func NewPostgres(opts PostgresOptions) *PostgresClassifier {
 // analysis is what the cache keeps for one text.
 type analysis struct {
 	c     Classification
-	stmts []stmtResult
+	stmts []Statement // shared by every caller: read only
 	// shapeable is true when the classification does not depend on any
 	// literal's value, so texts differing only in literals may share it.
 	shapeable bool
@@ -69,15 +70,7 @@ func (p *PostgresClassifier) Classify(text string) Classification {
 // connection (PREPARE, EXECUTE, DEALLOCATE, SET). Nil when text does not
 // parse (Classify says why).
 func (p *PostgresClassifier) Statements(text string) []Statement {
-	a := p.analyze(text)
-	if len(a.stmts) == 0 {
-		return nil
-	}
-	out := make([]Statement, len(a.stmts))
-	for i, s := range a.stmts {
-		out[i] = s.Statement
-	}
-	return out
+	return slices.Clone(p.Analyze(text).Statements())
 }
 
 // ClassifyWithPrepared is Classify with EXECUTE name resolved: lookup returns
@@ -85,7 +78,32 @@ func (p *PostgresClassifier) Statements(text string) []Statement {
 // (as Classify, or Resolve, gave it at PREPARE). A name lookup does not know
 // stays Unknown.
 func (p *PostgresClassifier) ClassifyWithPrepared(text string, lookup func(name string) (Classification, bool)) Classification {
-	a := p.analyze(text)
+	return p.Analyze(text).ClassifyWithPrepared(lookup)
+}
+
+// Analysis is one text's analysis, for an engine that needs both its
+// statements and its classification: Analyze looks the text up (or parses
+// it) once for both.
+type Analysis struct{ a *analysis }
+
+// Analyze analyzes text; its methods answer as Statements and
+// ClassifyWithPrepared of the same text.
+func (p *PostgresClassifier) Analyze(text string) Analysis { return Analysis{p.analyze(text)} }
+
+// Statements is PostgresClassifier.Statements of the analyzed text, except
+// that the slice is the cache's own, shared with every other caller of the
+// same text: it must not be modified.
+func (an Analysis) Statements() []Statement {
+	if len(an.a.stmts) == 0 {
+		return nil
+	}
+	return an.a.stmts[:len(an.a.stmts):len(an.a.stmts)]
+}
+
+// ClassifyWithPrepared is PostgresClassifier.ClassifyWithPrepared of the
+// analyzed text.
+func (an Analysis) ClassifyWithPrepared(lookup func(name string) (Classification, bool)) Classification {
+	a := an.a
 	if lookup == nil || !a.hasExecute() {
 		return a.c
 	}
@@ -130,7 +148,9 @@ func (p *PostgresClassifier) analyze(text string) *analysis {
 	key, keyed := literalKey(text, p.nonStandard)
 	if keyed {
 		if a, ok := p.shapes.get(key); ok {
-			p.exact.put(text, a)
+			// Not kept under the exact text too: texts that differ only in
+			// literals (a simple-protocol client's) rarely repeat, and
+			// would only push out the exact entries that do.
 			return a
 		}
 	}
@@ -164,12 +184,13 @@ func (p *PostgresClassifier) parse(text string) *analysis {
 	if len(tree.Stmts) == 0 {
 		return &analysis{c: Classification{Kind: Read, pending: Read, Reason: "empty statement"}, shapeable: true}
 	}
-	a := &analysis{shapeable: true, stmts: make([]stmtResult, len(tree.Stmts))}
+	a := &analysis{shapeable: true, stmts: make([]Statement, len(tree.Stmts))}
 	parts := make([]Classification, len(tree.Stmts))
 	for i, raw := range tree.Stmts {
-		a.stmts[i] = p.classifyStmt(raw)
-		a.shapeable = a.shapeable && !a.stmts[i].literalSensitive
-		parts[i] = a.stmts[i].Classification
+		r := p.classifyStmt(raw)
+		a.stmts[i] = r.Statement
+		a.shapeable = a.shapeable && !r.literalSensitive
+		parts[i] = r.Classification
 	}
 	a.c = combine(parts)
 	return a

@@ -22,13 +22,12 @@ import (
 // Classifier classifies one operation's SQL text with the real PostgreSQL
 // grammar (internal/sqlkind's *PostgresClassifier satisfies it).
 type Classifier interface {
-	// ClassifyWithPrepared classifies text; lookup answers for SQL-level
-	// EXECUTE names (nil: EXECUTE is unknown).
-	ClassifyWithPrepared(text string, lookup func(name string) (sqlkind.Classification, bool)) sqlkind.Classification
-	// Statements splits text into its statements with what the engine
-	// tracks per connection (PREPARE, DEALLOCATE, SET); nil if it does not
-	// parse.
-	Statements(text string) []sqlkind.Statement
+	// Analyze analyzes text once: its Statements (with what the engine
+	// tracks per connection: PREPARE, DEALLOCATE, SET; nil if it does not
+	// parse; shared with the classifier's cache, so read only) and its
+	// classification (ClassifyWithPrepared, whose lookup answers for
+	// SQL-level EXECUTE names; nil: EXECUTE is unknown).
+	Analyze(text string) sqlkind.Analysis
 	// Resolve settles a classification in the upstream catalog; an error
 	// makes the operation unknown.
 	Resolve(ctx context.Context, c sqlkind.Classification, cat sqlkind.Catalog) (sqlkind.Classification, error)

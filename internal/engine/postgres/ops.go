@@ -25,6 +25,10 @@ type operation struct {
 	// grantEnds is the session's count of ended grants when the operation
 	// was decided: forward compares it once the operation is queued.
 	grantEnds uint64
+	// digestHex is hex(digestOf), made once for both of the operation's
+	// events; digestOf is the verdict digest it was made from.
+	digestHex string
+	digestOf  *byte
 
 	// filled by the relay
 	tag     string
@@ -254,16 +258,36 @@ func (e *Engine) recordOperation(c *conn, op *operation) *recording.Commit {
 			Text: op.g.Text, Kind: cl.Kind.String(), Objects: cl.Objects, Statements: cl.Statements,
 			Reason: cl.Reason, Params: len(op.g.Params),
 			Decision: op.v.Decision.String(), Code: op.v.Code, ReviewID: op.v.ReviewID, GrantID: op.v.GrantID,
-			Digest: hex.EncodeToString(op.v.Digest), SearchPath: op.g.State.SearchPath, Role: op.g.State.Role,
+			Digest: op.digestText(), SearchPath: op.g.State.SearchPath, Role: op.g.State.Role,
 			InTransaction: op.g.State.InTransaction,
 			Unmasked:      op.v.Unmask, UnmaskGrantID: op.v.UnmaskGrantID,
 		},
 	})
 }
 
+// digestText is the verdict's digest in hex, as the events write it; the
+// hex of an operation's digest is made once (a verdict replaced since, by
+// a withdrawal, has its own digest or none).
+func (op *operation) digestText() string {
+	d := op.v.Digest
+	if len(d) == 0 {
+		return ""
+	}
+	if op.digestOf != &d[0] {
+		var buf [64]byte // a SHA-256 digest's hex: one allocation, the string
+		if len(d) <= len(buf)/2 {
+			op.digestHex = string(buf[:hex.Encode(buf[:], d)])
+		} else {
+			op.digestHex = hex.EncodeToString(d)
+		}
+		op.digestOf = &d[0]
+	}
+	return op.digestHex
+}
+
 func outcomeData(op *operation, out guard.Outcome) *recording.OutcomeData {
 	data := &recording.OutcomeData{CommandTag: out.CommandTag, Rows: out.Rows, ErrorCode: out.ErrorCode,
-		Committed: out.Committed, RolledBack: out.RolledBack, Digest: hex.EncodeToString(op.v.Digest),
+		Committed: out.Committed, RolledBack: out.RolledBack, Digest: op.digestText(),
 		DurationMS: time.Since(op.started).Milliseconds()}
 	if op.capture != nil {
 		results := op.captured()

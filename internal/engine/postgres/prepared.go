@@ -19,9 +19,10 @@ import (
 // resolved from the session's prepared statements, settles it in the
 // upstream catalog, and returns its statements.
 func (c *conn) classifyOp(text string) (sqlkind.Classification, []sqlkind.Statement) {
-	stmts := c.e.o.Classifier.Statements(text)
+	an := c.e.o.Classifier.Analyze(text)
+	stmts := an.Statements()
 	c.curStmts = stmts
-	cl := c.e.o.Classifier.ClassifyWithPrepared(text, c.lookup)
+	cl := an.ClassifyWithPrepared(c.lookup)
 	c.curStmts = nil
 	return c.resolve(cl), stmts
 }
@@ -45,7 +46,7 @@ func (c *conn) lookupPrepared(name string) (sqlkind.Classification, bool) {
 		return *st.sql, true
 	}
 	// A protocol-level statement run by SQL EXECUTE.
-	return c.e.o.Classifier.ClassifyWithPrepared(st.text, nil), true
+	return c.e.o.Classifier.Analyze(st.text).ClassifyWithPrepared(nil), true
 }
 
 // trackPrepared applies an allowed operation's PREPARE, DEALLOCATE and

@@ -51,7 +51,7 @@ func New(q Querier, opts Options) *Catalog {
 
 // cache holds answers by name; found=false records "not in the catalog".
 type cache struct {
-	mu sync.Mutex
+	mu sync.RWMutex // lookups, the common case, only read
 	m  map[string]entry
 }
 
@@ -61,12 +61,13 @@ type entry struct {
 	expires time.Time
 }
 
-// lookup returns the cached answers for names and the names to query.
-func (c *Catalog) lookup(ch *cache, names []string) (map[string]any, []string) {
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
+// lookup puts the cached answers for names into out (made on the first
+// answer: a lookup that finds nothing, the common case for functions,
+// allocates nothing) and returns it with the names to query.
+func lookup[V any](c *Catalog, ch *cache, names []string, out map[string]V) (map[string]V, []string) {
+	ch.mu.RLock()
+	defer ch.mu.RUnlock()
 	now := c.now()
-	got := map[string]any{}
 	var missing []string
 	for _, n := range names {
 		e, ok := ch.m[n]
@@ -74,10 +75,13 @@ func (c *Catalog) lookup(ch *cache, names []string) (map[string]any, []string) {
 		case !ok || now.After(e.expires):
 			missing = append(missing, n)
 		case e.found:
-			got[n] = e.v
+			if out == nil {
+				out = make(map[string]V, len(names))
+			}
+			out[n] = e.v.(V)
 		}
 	}
-	return got, missing
+	return out, missing
 }
 
 func (c *Catalog) store(ch *cache, asked []string, found map[string]any) {
@@ -93,10 +97,11 @@ func (c *Catalog) store(ch *cache, asked []string, found map[string]any) {
 	}
 }
 
-// cached answers names from ch, querying the rest with query.
+// cached answers names from ch, querying the rest with query. The map it
+// returns is nil when no name was found; callers only read it.
 func cached[V any](ctx context.Context, c *Catalog, ch *cache, names []string,
 	query func(ctx context.Context, schemas, bases []string) (map[string]any, error)) (map[string]V, error) {
-	got, missing := c.lookup(ch, names)
+	out, missing := lookup[V](c, ch, names, nil)
 	if len(missing) > 0 {
 		schemas, bases := split(missing)
 		found, err := query(ctx, schemas, bases)
@@ -105,12 +110,11 @@ func cached[V any](ctx context.Context, c *Catalog, ch *cache, names []string,
 		}
 		c.store(ch, missing, found)
 		for k, v := range found {
-			got[k] = v
+			if out == nil {
+				out = make(map[string]V, len(found))
+			}
+			out[k] = v.(V)
 		}
-	}
-	out := make(map[string]V, len(got))
-	for k, v := range got {
-		out[k] = v.(V)
 	}
 	return out, nil
 }
