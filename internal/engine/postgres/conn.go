@@ -46,6 +46,7 @@ type conn struct {
 	stmts           map[string]*stmt // protocol- and SQL-level prepared statements
 	portals         map[string]*portal
 	ignoreUntilSync bool
+	copyExec        bool                // an extended-protocol COPY FROM STDIN may be under way (the queue knows for sure)
 	refreshAtSync   bool                // read the state after the client's next Sync
 	refreshNext     bool                // read the state before the client's next command
 	refreshing      *refresh            // a read of the state whose answer is not yet in

@@ -89,31 +89,6 @@ func TestCopyInStep(t *testing.T) {
 	}
 	copyText := "COPY " + tbl + " FROM STDIN"
 
-	t.Run("extended protocol is refused, the session goes on", func(t *testing.T) {
-		fe, done := rawSession(t, ev)
-		defer done()
-		// What libpq's PQexecParams and tokio-postgres's copy_in send.
-		send(t, fe, &pgproto3.Parse{Query: copyText}, &pgproto3.Bind{}, &pgproto3.Describe{ObjectType: 'P'},
-			&pgproto3.Execute{}, &pgproto3.Sync{})
-		got := until[*pgproto3.ReadyForQuery](t, fe)
-		e := errorIn(got)
-		if e == nil || e.Code != "0A000" || !strings.Contains(e.Message, "simple query") {
-			t.Fatalf("got %+v; want 0A000 naming the simple query protocol", got)
-		}
-		send(t, fe, &pgproto3.CopyData{Data: []byte("1\n")}, &pgproto3.CopyDone{}, &pgproto3.Query{String: "SELECT 'in step'"})
-		got = until[*pgproto3.ReadyForQuery](t, fe)
-		if len(got) < 2 || errorIn(got) != nil {
-			t.Fatalf("after the refusal: %+v", got)
-		}
-		if dr, ok := got[1].(*pgproto3.DataRow); !ok || string(dr.Values[0]) != "in step" {
-			t.Fatalf("after the refusal: %+v", got)
-		}
-		op := ev.g.Op(t, copyText)
-		if op.Class.Kind.String() != "write" {
-			t.Fatalf("classified %v", op.Class.Kind)
-		}
-	})
-
 	tests := []struct {
 		name string
 		msgs []pgproto3.FrontendMessage // after the Query has its CopyInResponse

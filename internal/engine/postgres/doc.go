@@ -118,13 +118,22 @@
 //
 // Known limits: the catalog is read on another connection, so a view or
 // function created inside the session's open transaction is not seen
-// until it commits (it needed a schema grant to be created); COPY FROM
-// STDIN through the extended protocol (libpq's PQexecParams,
-// tokio-postgres's copy_in) is refused with 0A000, because PostgreSQL
-// ignores Sync in COPY mode and the responses could not be matched to
-// requests (for the same reason a Sync, or anything that expects a
-// response, sent during a simple-query COPY ends the session); code of
+// until it commits (it needed a schema grant to be created); code of
 // unknown kind could prepare statements the gateway does not see.
+//
+// # COPY FROM STDIN
+//
+// PostgreSQL ignores a Sync it reads in COPY mode, answers it when the
+// COPY never started, and after a failure in the data skips to the next
+// Sync, so the queue follows the COPY closely. Through the simple
+// protocol a Sync, or anything expecting a response, sent during the COPY
+// ends the session. Through the extended protocol (libpq's PQexecParams,
+// tokio-postgres's copy_in) the Syncs the client sends behind the Execute
+// before any data are ghosts: dropped from the queue if the upstream
+// starts the COPY, answered if it refuses to; a Sync after data, or any
+// message but COPY data, Flush and Sync before CopyDone or CopyFail, ends
+// the session, because whether the upstream would answer it depends on
+// where in the data the COPY fails.
 //
 // # Ending
 //

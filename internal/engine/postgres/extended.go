@@ -120,19 +120,18 @@ func (c *conn) onExecute(m *pgproto3.Execute) bool {
 	p := c.portals[m.Portal]
 	text, params, class, stmts := c.portalOperation(p)
 	op, v := c.decide(text, params, class)
-	if v.Decision == guard.Allow && class.CopyIn {
-		// The upstream ignores Sync in COPY mode, so through this protocol
-		// its responses could not be matched to the client's messages.
-		v = guard.Verdict{Code: verdictUnsupported, Message: errCopyExtended.msg}
-		op.v = v
-		c.e.recordOperation(c, op) // the refusal follows the allow
-	}
 	if v.Decision != guard.Allow {
 		return c.refuseExtended(v)
 	}
 	op.portal = p
-	if !c.forward(m, pending{kind: pendExecute, op: op}) {
+	if !c.forward(m, pending{kind: pendExecute, op: op, copyIn: class.CopyIn}) {
 		return false
+	}
+	if class.CopyIn {
+		// Syncs behind it are ignored by the upstream once the COPY starts
+		// (queue.pushSync).
+		c.q.startCopyExec()
+		c.copyExec = true
 	}
 	c.afterForward(op, stmts, false)
 	return true

@@ -32,6 +32,10 @@ type pending struct {
 	refusal *pgproto3.ErrorResponse
 	simple  bool
 	refresh *refresh // pendRefresh
+	// copyIn marks the Execute of a COPY ... FROM STDIN (extended
+	// protocol); ghost marks a Sync the client sent behind it before any
+	// COPY data, which the upstream ignores if the COPY starts.
+	copyIn, ghost bool
 	// st: the statement of a Parse or a statement Describe; portal: of a
 	// portal Describe. The relay records failures and descriptions there.
 	st     *stmt
@@ -50,7 +54,24 @@ type queue struct {
 	// queued. Under mu, with items, so that the client loop and the relay
 	// agree on which Syncs came first.
 	inCopy bool
+	// copyExec is set from the client's Execute of a COPY FROM STDIN
+	// (extended protocol) until its CopyDone or CopyFail, or until the
+	// upstream refuses to start it; copyData once COPY data was sent.
+	// PostgreSQL ignores a Sync read in COPY mode, so a Sync before the
+	// data is a ghost (answered only if the COPY does not start) and one
+	// after data is refused: whether the upstream would answer it depends
+	// on where in the data it fails.
+	copyExec, copyData bool
 }
+
+// syncFate is what becomes of a client's Sync.
+type syncFate uint8
+
+const (
+	syncQueued  syncFate = iota // answered by ReadyForQuery
+	syncIgnored                 // the upstream is reading COPY data and ignores it
+	syncRefused                 // ambiguous: the session must end
+)
 
 // enterCopy notes that the upstream now reads COPY data for the head. It
 // fails when the client has sent anything since that expects a response:
@@ -66,24 +87,93 @@ func (q *queue) enterCopy() bool {
 	return true
 }
 
+// startCopyExec notes the client's Execute of a COPY FROM STDIN.
+func (q *queue) startCopyExec() {
+	q.mu.Lock()
+	q.copyExec, q.copyData = true, false
+	q.mu.Unlock()
+}
+
+// copyDataSent notes COPY data from the client; false when the client is
+// not in an extended-protocol COPY (a simple Query's COPY needs no note).
+func (q *queue) copyDataSent() {
+	q.mu.Lock()
+	if q.copyExec {
+		q.copyData = true
+	}
+	q.mu.Unlock()
+}
+
+// inCopyExec reports whether the client is in an extended-protocol COPY:
+// it may send only COPY messages, Flush and (before data) Sync.
+func (q *queue) inCopyExec() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.copyExec
+}
+
+// enterCopyExec notes that the upstream started the head's extended COPY:
+// the ghost Syncs queued behind it will not be answered. Anything else
+// queued was sent after the client's CopyDone or CopyFail (the client
+// loop allows nothing else during the COPY), so it stays; it fails when a
+// ghost follows it, which the client loop cannot produce.
+func (q *queue) enterCopyExec() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	rest := q.items[q.head+1:]
+	n := 0
+	for n < len(rest) && rest[n].ghost {
+		n++
+	}
+	for _, p := range rest[n:] {
+		if p.ghost {
+			return false
+		}
+	}
+	kept := copy(rest, rest[n:])
+	clear(rest[kept:])
+	q.items = q.items[:q.head+1+kept]
+	q.inCopy = q.copyExec // false when the client already ended its data
+	return true
+}
+
+// copyNotStarted notes that the upstream refused the head's extended COPY
+// before reading data: its ghost Syncs are real Syncs after all.
+func (q *queue) copyNotStarted() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.copyExec, q.copyData = false, false
+	for i := q.head; i < len(q.items); i++ {
+		q.items[i].ghost = false
+	}
+}
+
 // leaveCopy ends COPY mode: the client sent CopyDone or CopyFail, or the
 // upstream ended the COPY.
 func (q *queue) leaveCopy() {
 	q.mu.Lock()
-	q.inCopy = false
+	q.inCopy, q.copyExec, q.copyData = false, false, false
 	q.mu.Unlock()
 }
 
-// pushSync queues a Sync's ReadyForQuery; false in COPY mode, where the
-// upstream would ignore the Sync.
-func (q *queue) pushSync() bool {
+// pushSync queues a Sync's ReadyForQuery, unless the upstream will ignore
+// the Sync or the session cannot know whether it will.
+func (q *queue) pushSync() syncFate {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.inCopy {
-		return false
+	switch {
+	case q.copyExec && q.copyData:
+		return syncRefused
+	case q.copyExec && q.inCopy:
+		return syncIgnored
+	case q.copyExec:
+		q.items = append(q.items, pending{kind: pendSync, ghost: true})
+		return syncQueued
+	case q.inCopy:
+		return syncRefused
 	}
 	q.items = append(q.items, pending{kind: pendSync})
-	return true
+	return syncQueued
 }
 
 func (q *queue) push(p pending) {

@@ -75,8 +75,6 @@ func (r *relayState) pass(m pgproto3.BackendMessage) *startupErr {
 	return nil
 }
 
-var errCopyExtended = &startupErr{codeFeatureNotSupported, "COPY FROM STDIN through the extended query protocol is not supported by countersign; send it as a simple query (psql \\copy, PQexec, pgx CopyFrom)"}
-
 var errDesync = &startupErr{codeProtocolViolation, "countersign lost step with the upstream's responses; the session is closed, reconnect to continue"}
 
 // onBackend handles one upstream message.
@@ -155,13 +153,16 @@ func (c *conn) onBackend(r *relayState, msg pgproto3.BackendMessage) *startupErr
 		if err := c.beforeResult(head, ok); err != nil {
 			return err
 		}
-		if head.kind != pendQuery {
-			// Through the extended protocol the client's Sync behind the
-			// Execute is ignored by the upstream in COPY mode; Execute
-			// refuses COPY FROM STDIN, so this is not a COPY it decided.
-			return errCopyExtended
+		var started bool
+		switch {
+		case head.kind == pendQuery:
+			started = c.q.enterCopy()
+		case head.kind == pendExecute && head.copyIn:
+			started = c.q.enterCopyExec()
+		default:
+			return errDesync // not a COPY FROM STDIN the gateway decided
 		}
-		if !c.q.enterCopy() {
+		if !started {
 			return &startupErr{codeProtocolViolation, "messages other than COPY data were sent behind COPY FROM STDIN before it started; the session is closed"}
 		}
 		r.copying = true
@@ -243,6 +244,15 @@ func (c *conn) onUpstreamError(r *relayState, head pending, ok bool, m *pgproto3
 			return err
 		}
 		head.op.errCode = m.Code
+		if head.copyIn {
+			// Not started: the Syncs behind it are answered. Failed in
+			// the data: the upstream now skips to the client's next Sync.
+			if r.copying {
+				c.q.leaveCopy()
+			} else {
+				c.q.copyNotStarted()
+			}
+		}
 		r.batch = append(r.batch, head.op)
 	}
 	c.q.pop()
