@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -417,30 +418,14 @@ END $$`
 		if err := c.QueryRow(ctx, "SELECT ssn AS alice_ssn FROM customers WHERE id = 1").Scan(&ssn); err != nil || ssn != "****" {
 			t.Fatalf("alice has no unmask grant: %q %v", ssn, err)
 		}
-		unmasked := map[string]string{}
+		// The gateway's journal reaches the SQLite file a moment after
+		// the query returns; another process reads the file.
 		st := openStore(t, g)
-		rows, err := st.QueryContext(ctx, "SELECT data FROM events WHERE type = 'operation'")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var data []byte
-			if err := rows.Scan(&data); err != nil {
-				t.Fatal(err)
-			}
-			var op struct {
-				Text          string `json:"text"`
-				Unmasked      bool   `json:"unmasked"`
-				UnmaskGrantID string `json:"unmask_grant_id"`
-			}
-			if err := json.Unmarshal(data, &op); err != nil {
-				t.Fatal(err)
-			}
-			if op.Unmasked {
-				unmasked[op.Text] = op.UnmaskGrantID
-			}
-		}
+		var unmasked map[string]string
+		waitFor(t, 10*time.Second, "carol's query in the store", func() bool {
+			unmasked = unmaskedOps(t, st)
+			return len(unmasked) > 0
+		})
 		if len(unmasked) != 1 || unmasked["SELECT ssn AS carol_ssn FROM customers WHERE id = 1"] == "" {
 			t.Errorf("want exactly carol's query recorded as unmasked with its grant, got %v", unmasked)
 		}
@@ -449,6 +434,10 @@ END $$`
 	// Nothing above put a raw value in the recording or the log: the
 	// statements hold none, and results, errors and notices are masked
 	// before anything keeps them (carol's unmasked result is not recorded).
+	// A stopped gateway has moved its whole journal into the file; it
+	// stops once its sessions end.
+	_ = c.Close(ctx)
+	g.stop()
 	st := openStore(t, g)
 	rows, err := st.QueryContext(ctx, "SELECT type, data FROM events")
 	if err != nil {
@@ -472,6 +461,39 @@ END $$`
 			t.Errorf("the gateway's log holds %q", v)
 		}
 	}
+}
+
+// unmaskedOps reads the operation events recorded as unmasked: text to
+// unmask grant id.
+func unmaskedOps(t *testing.T, st *sql.DB) map[string]string {
+	t.Helper()
+	rows, err := st.QueryContext(context.Background(), "SELECT data FROM events WHERE type = 'operation'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	unmasked := map[string]string{}
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			t.Fatal(err)
+		}
+		var op struct {
+			Text          string `json:"text"`
+			Unmasked      bool   `json:"unmasked"`
+			UnmaskGrantID string `json:"unmask_grant_id"`
+		}
+		if err := json.Unmarshal(data, &op); err != nil {
+			t.Fatal(err)
+		}
+		if op.Unmasked {
+			unmasked[op.Text] = op.UnmaskGrantID
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return unmasked
 }
 
 // TestMaskingLargeResultBoundedMemory streams a 1M-row masked result

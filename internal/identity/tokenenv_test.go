@@ -3,6 +3,7 @@ package identity_test
 import (
 	"bytes"
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -50,18 +51,22 @@ func (e *tokenEnv) advance(d time.Duration) {
 // database, its WAL and shared memory) holds b.
 func (e *tokenEnv) fileBytesContain(t *testing.T, b []byte) bool {
 	t.Helper()
-	entries, err := os.ReadDir(e.dir)
+	found := false
+	// Every file under the store's directory: the database, its WAL and
+	// the recording journal's segments.
+	err := filepath.WalkDir(e.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || found {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		found = bytes.Contains(data, b)
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ent := range entries {
-		data, err := os.ReadFile(filepath.Join(e.dir, ent.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bytes.Contains(data, b) {
-			return true
-		}
-	}
-	return false
+	return found
 }

@@ -4,7 +4,7 @@
 // suite (storetest):
 //
 //   - SQLite (sqlite://PATH; pure Go, modernc.org/sqlite): the embedded
-//     default. One process owns the file. WAL mode, foreign keys,
+//     default. One process owns the file (and its journal, below). WAL mode, foreign keys,
 //     busy_timeout, synchronous=FULL. Writes go through one connection
 //     (SQLite has one writer at a time anyway, and one connection means our
 //     writers queue in Go instead of failing with SQLITE_BUSY); reads use a
@@ -21,16 +21,39 @@
 //
 // # Durability
 //
-// AppendEvents is the recording's group commit: one transaction per batch,
-// durable when it returns (SQLite: synchronous=FULL fsyncs the WAL at every
-// commit; PostgreSQL: synchronous_commit). A (writer, seq) that exists
-// fails the whole batch with ErrDuplicate; nothing of it is stored. Event
-// data, hashes and signatures are stored as bytes and given back byte for
-// byte (PostgreSQL: bytea, not jsonb), and times to the microsecond: the
-// chain's hashes cover them. BenchmarkAppendEvents measures the cost. On
-// SQLite a batch goes in as a few multi-row inserts (64, 32, ... 1 rows
-// each) on the writer's driver connection (sqlite_events.go): one insert
-// per event spent about half of a 64-event commit's CPU in the driver's
+// AppendEvents is the recording's group commit, durable when it returns.
+// PostgreSQL: one transaction per batch, synchronous_commit. SQLite: one
+// record appended to this process's journal segment and fdatasync'ed
+// (journal.go, journal_format.go; <path>.journal/, one segment per process
+// under an exclusive flock, zeros written ahead so that the fdatasync
+// overwrites allocated blocks); a background indexer (journal_index.go)
+// then inserts what was journaled into SQLite, many batches per transaction
+// with synchronous=NORMAL (every other write keeps FULL), and deletes a
+// segment only after fsyncing SQLite's files with all of it. Every method
+// that reads or changes events, checkpoints or retention marks first waits
+// for the indexer to store what was journaled before the call, so a process
+// reads its own appends at once and never stores a checkpoint ahead of its
+// events; another process sharing the file sees them when indexed
+// (milliseconds later). Open replays the segments of processes that died
+// (journal_replay.go): a torn last record is dropped (its caller never
+// heard success); a bad record followed by valid ones, or an event that
+// differs from SQLite's copy, refuses to open and names the file; events a
+// retention mark says were deleted stay deleted. A write or fdatasync that
+// fails is cut back off the file; if that fails too, every later append
+// fails until restart, so a refused batch can never be replayed under seqs
+// a later batch took.
+//
+// A (writer, seq) that exists, or appears twice in the batch, fails the
+// whole batch with ErrDuplicate; nothing of it is stored. SQLite checks
+// that before journaling: a batch that continues each writer's chain
+// needs no query (the journal knows each writer's next seq), any other
+// waits for the indexer and asks SQLite. Event data, hashes and signatures
+// are stored as bytes and given back byte for byte (PostgreSQL: bytea,
+// not jsonb), and times to the microsecond: the chain's hashes cover them.
+// BenchmarkAppendEvents measures the cost. On SQLite the indexer inserts
+// a batch as a few multi-row inserts (64, 32, ... 1 rows each) on the
+// writer's driver connection (sqlite_events.go): one insert per event
+// spent about half of a 64-event commit's CPU in the driver's
 // per-statement work.
 //
 // Retention (retention.go, migration 00004) deletes a chain's old events

@@ -22,6 +22,9 @@ var (
 // throughSeq, lowest first: one short transaction per call, so the
 // recording's group commits wait for it only briefly.
 func (s *SQLite) DeleteEvents(ctx context.Context, writer string, throughSeq int64, limit int) (int64, error) {
+	if err := s.waitIndexed(ctx); err != nil { // journal.go
+		return 0, err
+	}
 	var n int64
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE writer = ? AND seq IN
@@ -39,6 +42,9 @@ func (s *SQLite) DeleteEvents(ctx context.Context, writer string, throughSeq int
 // DeleteCheckpoints deletes writer's checkpoints with seq < beforeSeq but
 // those whose seq is in keep.
 func (s *SQLite) DeleteCheckpoints(ctx context.Context, writer string, beforeSeq int64, keep []int64) (int64, error) {
+	if err := s.waitIndexed(ctx); err != nil { // journal.go
+		return 0, err
+	}
 	var n int64
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT seq FROM checkpoints WHERE writer = ? AND seq < ?`, writer, beforeSeq)
@@ -75,6 +81,9 @@ func (s *SQLite) DeleteCheckpoints(ctx context.Context, writer string, beforeSeq
 // PutRetentionMark stores m, unless the writer's mark already reaches as
 // far: a mark never moves back.
 func (s *SQLite) PutRetentionMark(ctx context.Context, m RetentionMark) error {
+	if err := s.waitIndexed(ctx); err != nil { // journal.go
+		return err
+	}
 	at, err := toNanos(m.Time)
 	if err != nil {
 		return err
@@ -95,6 +104,9 @@ func (s *SQLite) PutRetentionMark(ctx context.Context, m RetentionMark) error {
 
 // RetentionMarks lists every writer's mark.
 func (s *SQLite) RetentionMarks(ctx context.Context) ([]RetentionMark, error) {
+	if err := s.waitIndexed(ctx); err != nil { // journal.go
+		return nil, err
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT writer, through, hash, time, signature, key_id FROM retention_marks ORDER BY writer`)
 	if err != nil {
 		return nil, fmt.Errorf("store: reading retention marks: %w", err)

@@ -26,8 +26,9 @@ type SQLite struct {
 	w    *sql.DB // exactly one connection: every write
 	r    *sql.DB // read-only connections
 
-	appends appendPath // the recording's append statements (sqlite_events.go)
+	appends appendPath // the recording's insert statements (sqlite_events.go)
 	known   sync.Map   // writers registered by this process
+	journal *journal   // AppendEvents' durable medium, and its indexer (journal.go)
 }
 
 var _ Store = (*SQLite)(nil)
@@ -48,6 +49,10 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	}
 	s := &SQLite{path: path}
 	if err := s.open(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.openJournal(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -96,8 +101,12 @@ func (s *SQLite) Now(context.Context) (time.Time, error) {
 	return time.Now().UTC().Truncate(time.Microsecond), nil
 }
 
-// Ping checks that both the writer and a reader answer.
+// Ping checks that both the writer and a reader answer, and that the
+// journal takes appends.
 func (s *SQLite) Ping(ctx context.Context) error {
+	if err := s.journal.err(); err != nil {
+		return err
+	}
 	if err := s.w.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: %s does not answer: %w", s.path, err)
 	}
@@ -108,10 +117,14 @@ func (s *SQLite) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes every connection. The WAL is checkpointed into the main
-// file when the last connection closes.
+// Close stores what the journal holds in SQLite and deletes its segment,
+// then closes every connection. The WAL is checkpointed into the main file
+// when the last connection closes.
 func (s *SQLite) Close() error {
 	var errs []error
+	if s.journal != nil {
+		errs = append(errs, s.journal.close())
+	}
 	if s.w != nil {
 		errs = append(errs, s.closeAppends())
 	}

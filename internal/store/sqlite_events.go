@@ -6,7 +6,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/bits"
+	"os"
 	"strings"
 	"sync"
 
@@ -40,25 +42,18 @@ type appendConn interface {
 	driver.ExecerContext
 }
 
-// AppendEvents stores the batch in one transaction on the writer
-// connection; synchronous=FULL makes it durable when it returns. An
-// existing (writer, seq) fails the whole batch with ErrDuplicate.
+// insertBatch stores journaled events in one transaction on the writer
+// connection (the indexer's and the replay's path; AppendEvents, in
+// journal.go, makes them durable first). An existing (writer, seq) fails
+// the whole batch with ErrDuplicate.
 //
 // It runs on the driver connection itself rather than through a sql.Tx:
-// this is the recording's group commit, on the path of every operation,
-// and database/sql gives a transaction a cancelable context, for which the
+// database/sql gives a transaction a cancelable context, for which the
 // driver starts a goroutine per statement to interrupt it. The statements
 // run without a context instead; ctx bounds the wait for the connection,
 // and the only wait after that, for SQLite's lock, is bounded by
-// busy_timeout (one process owns the file, and WAL readers never block the
-// writer).
-func (s *SQLite) AppendEvents(ctx context.Context, events []recording.Stored) error {
-	if len(events) == 0 {
-		return nil
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("store: appending events: %w", err)
-	}
+// busy_timeout (WAL readers never block the writer).
+func (s *SQLite) insertBatch(ctx context.Context, events []recording.Stored) error {
 	var now int64
 	if s.hasNewWriter(events) {
 		t, err := s.Now(ctx)
@@ -69,7 +64,7 @@ func (s *SQLite) AppendEvents(ctx context.Context, events []recording.Stored) er
 	}
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("store: appending events: %w", err)
+		return fmt.Errorf("store: storing events: %w", err)
 	}
 	defer conn.Close()
 	var added []string
@@ -80,9 +75,11 @@ func (s *SQLite) AppendEvents(ctx context.Context, events []recording.Stored) er
 		}
 		s.appends.mu.Lock()
 		defer s.appends.mu.Unlock()
-		var err error
-		added, err = s.appendTx(c, events, now)
-		return err
+		return s.withoutSync(c, func() error {
+			var err error
+			added, err = s.appendTx(c, events, now)
+			return err
+		})
 	})
 	if err == nil {
 		// Remembered only once committed: a rolled-back batch must
@@ -94,10 +91,50 @@ func (s *SQLite) AppendEvents(ctx context.Context, events []recording.Stored) er
 	return err
 }
 
+// withoutSync runs fn with synchronous=NORMAL on c: the events fn
+// inserts are durable in the journal already, so their commit need not
+// fsync the WAL; syncSQLite makes them durable before a segment that holds
+// them is deleted. c is the writer connection, held: no other write sees
+// NORMAL. A connection that cannot be set back to FULL is dropped.
+func (s *SQLite) withoutSync(c appendConn, fn func() error) error {
+	bg := context.Background() // see insertBatch
+	if _, err := c.ExecContext(bg, `PRAGMA synchronous = NORMAL`, nil); err != nil {
+		return fmt.Errorf("store: PRAGMA synchronous: %w", err)
+	}
+	err := fn()
+	if _, rerr := c.ExecContext(bg, `PRAGMA synchronous = FULL`, nil); rerr != nil {
+		s.appends.conn, s.appends.inserts = nil, [insertChunks]driver.Stmt{}
+		return fmt.Errorf("%w: setting synchronous back to FULL failed (%v), so the connection is dropped (%v)", driver.ErrBadConn, rerr, err)
+	}
+	return err
+}
+
+// syncSQLite fsyncs the database file and its WAL: what transactions
+// committed with synchronous=NORMAL wrote is durable when it returns.
+// fsync flushes a file whoever wrote it, so SQLite's own descriptors
+// need not be used.
+func (s *SQLite) syncSQLite() error {
+	for _, p := range []string{s.path + "-wal", s.path} {
+		f, err := os.Open(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("store: opening %s to sync it: %w", p, err)
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("store: syncing %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
 // appendTx is one transaction: the batch's new writers, then its events.
 // The caller holds s.appends.mu.
 func (s *SQLite) appendTx(c appendConn, events []recording.Stored, now int64) (added []string, err error) {
-	bg := context.Background() // see AppendEvents
+	bg := context.Background() // see insertBatch
 	if err := s.prepareAppends(bg, c); err != nil {
 		return nil, err
 	}
@@ -270,6 +307,9 @@ func (s *SQLite) addWriters(ctx context.Context, tx *sql.Tx, events []recording.
 // Events lists a writer's events from fromSeq in order, at most limit
 // (0 = all).
 func (s *SQLite) Events(ctx context.Context, writer string, fromSeq int64, limit int) ([]recording.Stored, error) {
+	if err := s.waitIndexed(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT writer, seq, time, type, session, resource, actor, data,
 		prev_hash, hash FROM events WHERE writer = ? AND seq >= ? ORDER BY seq LIMIT ?`,
 		writer, fromSeq, sqlLimit(limit))
@@ -299,11 +339,17 @@ func (s *SQLite) Events(ctx context.Context, writer string, fromSeq int64, limit
 
 // Writers lists every chain's writer, oldest first.
 func (s *SQLite) Writers(ctx context.Context) ([]string, error) {
+	if err := s.waitIndexed(ctx); err != nil {
+		return nil, err
+	}
 	return queryStrings(ctx, s.r, `SELECT writer FROM writers ORDER BY created_at, rowid`)
 }
 
 // AddCheckpoint stores a signed checkpoint; one per (writer, seq).
 func (s *SQLite) AddCheckpoint(ctx context.Context, c Checkpoint) error {
+	if err := s.waitIndexed(ctx); err != nil {
+		return err
+	}
 	at, err := toNanos(c.Time)
 	if err != nil {
 		return err
@@ -325,6 +371,9 @@ func (s *SQLite) AddCheckpoint(ctx context.Context, c Checkpoint) error {
 
 // Checkpoints lists a writer's checkpoints in seq order.
 func (s *SQLite) Checkpoints(ctx context.Context, writer string) ([]Checkpoint, error) {
+	if err := s.waitIndexed(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT writer, seq, hash, time, signature, key_id, final
 		FROM checkpoints WHERE writer = ? ORDER BY seq`, writer)
 	if err != nil {

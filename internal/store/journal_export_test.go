@@ -1,0 +1,59 @@
+package store
+
+import (
+	"os"
+	"testing"
+
+	"github.com/countersign/countersign/internal/recording"
+)
+
+// PauseIndexerForTest keeps the journal's indexer from storing anything
+// in SQLite until resume is called: it holds the lock of the writer's
+// insert statements, which every insert takes. Appends still become
+// durable in the journal. Resume before Close.
+func PauseIndexerForTest(st Store) (resume func()) {
+	s := st.(*SQLite)
+	s.appends.mu.Lock()
+	return s.appends.mu.Unlock
+}
+
+// SegmentRecordForTest is one journal record holding events, framed as
+// AppendEvents writes it.
+func SegmentRecordForTest(t testing.TB, events []recording.Stored) []byte {
+	rec, err := appendRecord(nil, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// SegmentHeaderForTest is the header every segment file starts with.
+func SegmentHeaderForTest() []byte { return []byte(journalMagic) }
+
+// JournalDirForTest is the journal directory of the SQLite file at path.
+func JournalDirForTest(path string) string { return journalDir(path) }
+
+// SetSegmentLimitForTest sets the size at which appends move to a new
+// segment.
+func SetSegmentLimitForTest(st Store, n int64) {
+	j := st.(*SQLite).journal
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.limit = n
+}
+
+// BreakJournalForTest replaces the current segment's file descriptor with
+// a read-only one on the same file: the next write fails (EBADF), and so
+// does cutting the file back. The segment must exist (append first).
+func BreakJournalForTest(t testing.TB, st Store) {
+	j := st.(*SQLite).journal
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	ro, err := os.Open(j.seg.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := j.seg.f // keeps the lock; closed when the test ends
+	t.Cleanup(func() { rw.Close(); ro.Close() })
+	j.seg.f, j.seg.fd = ro, int(ro.Fd())
+}
