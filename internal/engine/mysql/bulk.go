@@ -27,6 +27,12 @@ import (
 // exactly the rows that run. It is decided, held, refused and recorded as
 // COM_STMT_EXECUTE is, and its answer (an OK, or a result set for
 // RETURNING) goes through the same relay and masking.
+//
+// The gateway forwards the client's packet as it is, so its decoder must
+// read every row exactly as MariaDB does: bulkTypeAgrees and bulkValue
+// refuse what the two would read differently, and
+// TestRealBulkDecoderAgreesWithMariaDB checks every type code against the
+// real server.
 const (
 	bulkSendTypes   = 128 // STMT_BULK_FLAG_SEND_TYPES_TO_SERVER
 	bulkUnitResults = 64  // STMT_BULK_FLAG_SEND_UNIT_RESULTS
@@ -119,6 +125,13 @@ func decodeBulk(body []byte, nparams int, last []uint16) (bulkExec, error) {
 	if len(b.types) != nparams {
 		return b, &bulkError{erWrongArguments, "Incorrect arguments to mysqld_stmt_bulk_execute: no parameter types were sent"}
 	}
+	for i, t := range b.types {
+		if !bulkTypeAgrees(byte(t)) {
+			return b, &bulkError{erWrongArguments, fmt.Sprintf(
+				"countersign: parameter %d has type %#x, which MariaDB and countersign do not read alike in a bulk execute; "+
+					"bind it as a string or an integer of another width", i+1, byte(t))}
+		}
+	}
 	rows := cur.b
 	if len(rows) == 0 {
 		return b, errors.New("it carries no rows")
@@ -158,7 +171,7 @@ func scanBulkRows(rows []byte, types []uint16, params *[]guard.Param) (int, erro
 			p := guard.Param{Format: 1, Type: uint32(t)}
 			switch ind {
 			case indicatorNone:
-				v, err := binaryValue(cur, byte(t))
+				v, err := bulkValue(cur, byte(t))
 				if err != nil {
 					return n, fmt.Errorf("row %d, parameter %d: %w", row, i+1, err)
 				}
@@ -182,6 +195,38 @@ func scanBulkRows(rows []byte, types []uint16, params *[]guard.Param) (int, erro
 		}
 	}
 	return n, nil
+}
+
+// bulkTypeAgrees says whether MariaDB reads a value of parameter type t
+// as binaryValue does. MariaDB 10.11 reads no bytes at all for INT24,
+// YEAR, BIT and GEOMETRY (the parameter becomes NULL), and fails on NULL
+// and JSON part-way through the rows, after running the rows before. A
+// decoder reading 4, 2 or a length-prefixed string there would decide on
+// rows other than those MariaDB runs: the bytes it took for one value
+// are, to MariaDB, the next indicators and values (a client could hide
+// whole rows in them). So these types are refused before anything runs.
+// The unsigned flag (the type's second byte) changes no length.
+func bulkTypeAgrees(t byte) bool {
+	switch t {
+	case 0x06, 0x09, 0x0d, 0x10, 0xf5, 0xff: // NULL, INT24, YEAR, BIT, JSON, GEOMETRY
+		return false
+	}
+	return true
+}
+
+// bulkValue reads one value of a bulk row as MariaDB does. A temporal
+// value's length is one byte to binaryValue, but MariaDB reads it as a
+// length-encoded integer: 0xfc and up would be a 2-, 3- or 8-byte length
+// to it and a 252-byte value to binaryValue, so such a length is refused
+// (no client sends one: DATETIME is at most 11 bytes, TIME 12).
+func bulkValue(cur *cursor, t byte) ([]byte, error) {
+	switch t {
+	case 0x07, 0x0a, 0x0b, 0x0c: // TIMESTAMP, DATE, TIME, DATETIME
+		if len(cur.b) > 0 && cur.b[0] > 12 {
+			return nil, fmt.Errorf("a temporal value of %d bytes (at most 12)", cur.b[0])
+		}
+	}
+	return binaryValue(cur, t)
 }
 
 // onBulkExecute decides a COM_STMT_BULK_EXECUTE and forwards it.
@@ -215,16 +260,34 @@ func (c *conn) onBulkExecute(body []byte) bool {
 	if v.Decision != guard.Allow {
 		return c.deny(v)
 	}
-	if b.sent {
-		s.types = b.types // the server keeps them for the next execute
-	}
 	op.stmts = s.stmts
 	if !c.writeUp(comStmtBulkExecute, body) || !c.relayResults(op, true) {
 		return false
 	}
+	if b.sent && bulkTypesRead(op.errCode) {
+		s.types = b.types // the server keeps them for the next execute
+	}
 	c.trackState(op.stmts, op.ran())
 	c.done(op)
 	c.afterUnknown(op)
+	return true
+}
+
+// bulkTypesRead says whether MariaDB read the types of a bulk execute
+// that answered with error code (errCode's; "" for success). It checks
+// the statement before it reads them: a statement without parameters, or
+// one that cannot run in bulk (a SELECT, a CALL, a DELETE ... RETURNING),
+// is refused with ER_UNSUPPORTED_PS, an unknown statement with
+// ER_UNKNOWN_STMT, a cut header with ER_MALFORMED_PACKET, and it keeps
+// the types it had. Once it has them, an error (a duplicate key in a
+// row) leaves them set. Taking them after a refusal would have the
+// gateway read the next execute without types with types MariaDB never
+// took: the guard would decide on other values than those that run.
+func bulkTypesRead(errCode string) bool {
+	switch errCode {
+	case fmt.Sprint(erUnsupportedPS), fmt.Sprint(erUnknownStmt), fmt.Sprint(erMalformedPacket):
+		return false
+	}
 	return true
 }
 

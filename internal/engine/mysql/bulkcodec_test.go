@@ -31,7 +31,11 @@ func TestDecodeBulk(t *testing.T) {
 		{"rows of values, NULL, DEFAULT, IGNORE", twoRows(), 2, nil, 3, false, 0},
 		{"types of the last execute", bulkBody(7, 0, nil, []bv{bInt(1)}, []bv{bInt(2)}), 1, long, 2, false, 0},
 		{"unsigned flag kept", bulkBody(7, bulkSendTypes, []uint16{tLong | 0x8000}, []bv{bInt(-1)}), 1, nil, 1, false, 0},
-		{"NULL type, no bytes", bulkBody(7, bulkSendTypes, []uint16{0x06}, []bv{{}}, []bv{{}}), 1, nil, 2, false, 0},
+		// MariaDB fails on a NULL-typed value part-way (TestRealBulkDecoderAgreesWithMariaDB).
+		{"NULL type refused", bulkBody(7, bulkSendTypes, []uint16{0x06}, []bv{{}}, []bv{{}}), 1, nil, 0, false, erWrongArguments},
+		{"INT24 refused (no bytes to MariaDB)", bulkBody(7, bulkSendTypes, []uint16{0x09}, []bv{bInt(1)}), 1, nil, 0, false, erWrongArguments},
+		{"BIT refused, last types too", bulkBody(7, 0, nil, []bv{bStr("a")}), 1, []uint16{0x10}, 0, false, erWrongArguments},
+		{"datetime length 0xfc", bulkBody(7, bulkSendTypes, []uint16{0x0c}, []bv{{v: append([]byte{0xfc, 4, 0}, make([]byte, 252)...)}}), 1, nil, 0, true, 0},
 		{"datetime", bulkBody(7, bulkSendTypes, []uint16{0x0c}, []bv{{v: []byte{4, 0xe8, 0x07, 1, 2}}}), 1, nil, 1, false, 0},
 		{"header cut short", []byte{7, 0, 0, 0, 0x80}, 1, nil, 0, true, 0},
 		{"types cut short", bulkBody(7, bulkSendTypes, []uint16{tLong, tLong})[:8], 2, nil, 0, true, 0},

@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"time"
 
 	"github.com/countersign/countersign/internal/config"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
@@ -153,6 +152,9 @@ func dialUpstream(ctx context.Context, res *config.Resource, db string, clientCa
 	}
 	// The deadline bounds the login too: an upstream that accepts and then
 	// hangs cannot hold the session's start (or a grant-end KILL) forever.
+	// It stays on the connection, so that the caller's first queries (the
+	// session's sql_mode check, a short login's catalog reads) are bounded
+	// too; a caller that keeps the connection clears it (connectUpstream).
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
 	}
@@ -165,7 +167,6 @@ func dialUpstream(ctx context.Context, res *config.Resource, db string, clientCa
 		}
 		return nil, err
 	}
-	_ = l.nc.SetDeadline(time.Time{})
 	return up, nil
 }
 
@@ -357,7 +358,12 @@ func (l *login) authData(plugin string, scramble []byte) ([]byte, error) {
 		}
 		return gomysql.CalcPassword(scramble[:20], []byte(pw)), nil
 	case gomysql.AUTH_CACHING_SHA2_PASSWORD:
-		return gomysql.CalcCachingSha2Password(scramble, pw), nil
+		if len(scramble) < 20 {
+			// MySQL's scramble is 20 bytes; a shorter one is an
+			// impostor's choice of nonce.
+			return nil, l.refuse("the upstream's caching_sha2_password scramble is too short")
+		}
+		return gomysql.CalcCachingSha2Password(scramble[:20], pw), nil
 	case gomysql.AUTH_MARIADB_ED25519:
 		if len(scramble) != 32 {
 			return nil, l.refuse("the upstream's client_ed25519 challenge is not 32 bytes")
@@ -374,14 +380,14 @@ func (l *login) authData(plugin string, scramble []byte) ([]byte, error) {
 		return append([]byte(pw), 0), nil
 	}
 	return nil, l.refuse(fmt.Sprintf("the upstream asked for the %s auth plugin, which countersign does not support; "+
-		"give the account mysql_native_password, ed25519 or caching_sha2_password", plugin))
+		"give the account mysql_native_password, ed25519 or caching_sha2_password", pluginName(plugin)))
 }
 
 // authenticate follows the server's answers to the handshake response
 // until its OK: at most one auth switch, and caching_sha2_password's fast
 // or full authentication.
 func (l *login) authenticate(g *greeting) error {
-	plugin, scramble, switched := g.plugin, g.salt, false
+	plugin, scramble, switched, moreData := g.plugin, g.salt, false, false
 	for {
 		p, err := l.read()
 		if err != nil {
@@ -409,9 +415,15 @@ func (l *login) authenticate(g *greeting) error {
 			if err := l.write(auth); err != nil {
 				return err
 			}
+		case p[0] == 0x01 && moreData:
+			// caching_sha2_password says fast or full once; a second
+			// answer would only keep the login (or a password) going.
+			return l.refuse("the upstream sent caching_sha2_password's auth-more-data twice")
 		case p[0] == 0x01 && plugin == gomysql.AUTH_CACHING_SHA2_PASSWORD && len(p) == 2 && p[1] == 3:
+			moreData = true
 			// Fast authentication succeeded: the OK follows.
 		case p[0] == 0x01 && plugin == gomysql.AUTH_CACHING_SHA2_PASSWORD && len(p) == 2 && p[1] == 4:
+			moreData = true
 			if err := l.fullAuth(scramble); err != nil {
 				return err
 			}
@@ -441,6 +453,22 @@ func (l *login) authSwitch(p []byte) (string, []byte, error) {
 		}
 	}
 	return plugin, append([]byte(nil), data...), nil
+}
+
+// pluginName is a plugin name the upstream sent, fit for the log: at most
+// 64 printable ASCII characters (the name is the server's, or whoever
+// answers on its address, and a login packet may be 16 KiB).
+func pluginName(name string) string {
+	b := []byte(name)
+	if len(b) > 64 {
+		b = append(b[:61], "..."...)
+	}
+	for i, ch := range b {
+		if ch < 0x20 || ch > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }
 
 // fullAuth answers caching_sha2_password's request for the password: over

@@ -241,7 +241,10 @@ func decodeExecuteTypes(body []byte, s *stmt) ([]guard.Param, []uint16, error) {
 			params[i].Value = append([]byte(nil), d...)
 			continue
 		}
-		v, err := binaryValue(cur, byte(t))
+		if !bulkTypeAgrees(byte(t)) {
+			return nil, nil, fmt.Errorf("parameter %d has type %#x, which the server and countersign do not read alike; bind it as a string or an integer of another width", i+1, byte(t))
+		}
+		v, err := bulkValue(cur, byte(t))
 		if err != nil {
 			return nil, nil, fmt.Errorf("parameter %d: %w", i+1, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/sqlkind"
@@ -34,9 +35,13 @@ func (c *conn) connectUpstream() bool {
 	}
 	c.up = up
 	c.e.bulk.note(c.res.Name, up.bulk)
+	// The login's deadline (connect_timeout) still bounds this first
+	// query: an upstream that logs in and then stays silent cannot hold
+	// the session's start.
 	if !c.checkUpstreamMode() {
 		return false
 	}
+	_ = up.SetDeadline(time.Time{})
 	c.state.Schema = db
 	c.status = statusAutocommit
 	return true
@@ -74,7 +79,7 @@ func plaintextPluginRefusal(plugin string, pinned bool, where string) string {
 		}
 		return fmt.Sprintf("the upstream asked for the %s auth plugin in %s, without TLS, but tls.server_public_key_file pins "+
 			"a caching_sha2_password server: only caching_sha2_password may log in; something on the path may be impersonating the server "+
-			"(if the account really uses another plugin, set tls.mode: verify-full instead of pinning the key)", plugin, where)
+			"(if the account really uses another plugin, set tls.mode: verify-full instead of pinning the key)", pluginName(plugin), where)
 	}
 	switch plugin {
 	case gomysql.AUTH_NATIVE_PASSWORD, gomysql.AUTH_CACHING_SHA2_PASSWORD, gomysql.AUTH_MARIADB_ED25519:
@@ -82,7 +87,7 @@ func plaintextPluginRefusal(plugin string, pinned bool, where string) string {
 	}
 	return fmt.Sprintf("the upstream asked for the %s auth plugin in %s, without TLS: it would expose the password to anyone "+
 		"on the path, so the gateway refuses it; set tls.mode: verify-full for this resource (or give the account "+
-		"mysql_native_password, ed25519 or caching_sha2_password)", plugin, where)
+		"mysql_native_password, ed25519 or caching_sha2_password)", pluginName(plugin), where)
 }
 
 // upstreamTLS builds the TLS configuration of a resource's tls block.
