@@ -111,3 +111,13 @@ func mysqlShapeable(a *myAnalysis) bool {
 	}
 	return true
 }
+
+// MySQLLiteralKey is the key under which the classifier shares one
+// analysis among texts that differ only in small integer literals
+// (mysqlLiteralKey); ok is false when text has no such key. Keys contain a
+// NUL byte; a text with one has no key. The engine keys its per-connection
+// result lineages with it: a literal of this kind can name no column,
+// table or alias, so it cannot change where a result column comes from.
+func MySQLLiteralKey(text string) (key string, ok bool) {
+	return mysqlLiteralKey(text)
+}

@@ -15,7 +15,19 @@ import "fmt"
 // (the variables' values are not known here), and every EXECUTE in a text
 // with executable comments.
 func (m *MySQLClassifier) ClassifySession(text string, prepared map[string]string) (Classification, []string) {
+	return m.classifySession(m.analyze(text), text, prepared)
+}
+
+// ClassifySessionStatements is ClassifySession that also returns the
+// text's statements, as Statements does, from one cache lookup. The
+// statements are shared: callers must not change them.
+func (m *MySQLClassifier) ClassifySessionStatements(text string, prepared map[string]string) (Classification, []string, []MySQLStatement) {
 	a := m.analyze(text)
+	c, texts := m.classifySession(a, text, prepared)
+	return c, texts, a.stmts
+}
+
+func (m *MySQLClassifier) classifySession(a *myAnalysis, text string, prepared map[string]string) (Classification, []string) {
 	if !hasExecute(a.stmts) {
 		return a.c, nil
 	}

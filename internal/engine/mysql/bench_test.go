@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
+	"github.com/countersign/countersign/internal/mask"
 	"github.com/countersign/countersign/internal/recording"
 )
 
@@ -45,10 +47,18 @@ func (benchRecorder) Append(context.Context, recording.Event) *recording.Commit 
 }
 
 func benchSetup(b *testing.B) (direct, gateway *sql.DB, table string) {
+	return benchSetupWith(b, nil)
+}
+
+// benchSetupWith is benchSetup with the engine's options tweaked.
+func benchSetupWith(b *testing.B, tweak func(*Options)) (direct, gateway *sql.DB, table string) {
 	b.Helper()
 	ev := newEnv(b, func(o *Options) {
 		o.AllowPlaintextLoopback = true
 		o.Guard, o.Recorder = benchGuard{}, benchRecorder{}
+		if tweak != nil {
+			tweak(o)
+		}
 	})
 	table = "sbtest_" + randHex(3)
 	if err := adminExec(fmt.Sprintf("CREATE TABLE %s.%s (id INT PRIMARY KEY, k INT, c CHAR(120), pad CHAR(60))", testDB, table),
@@ -70,7 +80,11 @@ func benchSetup(b *testing.B) (direct, gateway *sql.DB, table string) {
 }
 
 func runBoth(b *testing.B, run func(b *testing.B, db *sql.DB, table string)) {
-	direct, gateway, table := benchSetup(b)
+	runBothWith(b, nil, run)
+}
+
+func runBothWith(b *testing.B, tweak func(*Options), run func(b *testing.B, db *sql.DB, table string)) {
+	direct, gateway, table := benchSetupWith(b, tweak)
 	var directNs float64
 	b.Run("direct", func(b *testing.B) {
 		b.ReportAllocs()
@@ -103,6 +117,33 @@ func BenchmarkPointSelect(b *testing.B) {
 // BenchmarkPointSelectParallel: GOMAXPROCS*4 clients at once.
 func BenchmarkPointSelectParallel(b *testing.B) {
 	runBoth(b, func(b *testing.B, db *sql.DB, table string) {
+		q := "SELECT c FROM " + table + " WHERE id = "
+		b.SetParallelism(4)
+		b.RunParallel(func(pb *testing.PB) {
+			var c string
+			for pb.Next() {
+				if err := db.QueryRow(q + strconv.Itoa(1+rand.IntN(benchRows))).Scan(&c); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkPointSelectMaskedParallel: as BenchmarkPointSelectParallel,
+// with masking rules on the resource (a column rule that does not cover
+// the selected column, and a detector rule, so every value is scanned).
+func BenchmarkPointSelectMaskedParallel(b *testing.B) {
+	rules, err := mask.Compile([]config.MaskRule{
+		{Columns: []string{"*.ssn"}, Strategy: "redact"},
+		{Detectors: []string{"email"}, Strategy: "redact"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	filter := MaskFilter(map[string]*mask.Rules{"my-test": rules})
+	runBothWith(b, func(o *Options) { o.Filter = filter }, func(b *testing.B, db *sql.DB, table string) {
 		q := "SELECT c FROM " + table + " WHERE id = "
 		b.SetParallelism(4)
 		b.RunParallel(func(pb *testing.PB) {

@@ -35,6 +35,9 @@ func (c *conn) newCapture(op *operation, v guard.Verdict) *capture {
 	if va, ok := k.filter.(viewAware); ok {
 		va.setViews(c.e.isView(c.res))
 	}
+	if la, ok := k.filter.(lineageAware); ok {
+		la.setLineages(&c.lineages)
+	}
 	return k
 }
 

@@ -38,10 +38,11 @@ type conn struct {
 
 	up    *upstream
 	upBuf []byte     // writeUp's framing buffer, reused
-	upRd  []byte     // readUpTransient's packet buffer, reused
 	intr  interrupts // grant-end interrupts (interrupt.go)
 
-	readWait boundedWait // awaitRead's time limit (ops.go)
+	readWait boundedWait  // awaitRead's time limit (ops.go)
+	cols     columnCache  // the last result set's column definitions (query.go)
+	lineages lineageCache // recent statements' lineages, for masking (lineagecache.go)
 
 	// watched is the client connection under rd once the session runs
 	// (wait.go); nil before.

@@ -31,6 +31,22 @@ type Classifier interface {
 	ClassifySession(text string, prepared map[string]string) (sqlkind.Classification, []string)
 }
 
+// sessionStatements is a Classifier that classifies a text and splits it
+// into its statements in one step (internal/sqlkind's does).
+type sessionStatements interface {
+	ClassifySessionStatements(text string, prepared map[string]string) (sqlkind.Classification, []string, []sqlkind.MySQLStatement)
+}
+
+// classifySession is the Classifier's ClassifySession and Statements of
+// text.
+func (e *Engine) classifySession(text string, prepared map[string]string) (sqlkind.Classification, []string, []sqlkind.MySQLStatement) {
+	if s, ok := e.o.Classifier.(sessionStatements); ok {
+		return s.ClassifySessionStatements(text, prepared)
+	}
+	class, executes := e.o.Classifier.ClassifySession(text, prepared)
+	return class, executes, e.o.Classifier.Statements(text)
+}
+
 // Authenticator checks a countersign token presented as the password of a
 // resource (internal/identity satisfies it).
 type Authenticator interface {

@@ -6,6 +6,7 @@ package mysql
 // cannot be filtered is not shown.
 type ResultFilter interface {
 	// Columns is called once per result set with its column definitions.
+	// cols may be shared with other result sets: it must not be changed.
 	Columns(cols []Column) error
 	// TextRow may rewrite the values of a text-protocol row in place (nil
 	// is NULL); the gateway re-encodes the row whole.

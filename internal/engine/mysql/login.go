@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rsa"
@@ -39,8 +40,10 @@ const extStmtBulkOperations = 1 << (34 - 32) // MARIADB_CLIENT_STMT_BULK_OPERATI
 // upstream is the session's connection to its resource once logged in:
 // go-mysql's packet framing, and what the login agreed on.
 type upstream struct {
-	*packet.Conn
-	id uint32 // the server's connection (thread) id, which KILL QUERY names
+	*packet.Conn // writes only: reads go through br (upread.go)
+	br           *bufio.Reader
+	buf          []byte // a packet larger than br's buffer, reused
+	id           uint32 // the server's connection (thread) id, which KILL QUERY names
 	// bulk: both sides agreed on MARIADB_CLIENT_STMT_BULK_OPERATIONS.
 	bulk bool
 	// mariadb: the server left CLIENT_MYSQL unset, as MariaDB does; it
@@ -129,7 +132,7 @@ func serverError(p []byte) error {
 }
 
 // upstreamBuffer is the read buffer of an upstream connection (go-mysql's
-// client used the same).
+// client used the same): a packet that fits is read in place.
 const upstreamBuffer = 64 << 10
 
 // dialUpstream connects and logs in to res. clientCaps are the client's
@@ -241,7 +244,7 @@ func (l *login) run(ctx context.Context, db string, clientCaps uint32) (*upstrea
 		return nil, err
 	}
 	noMySQL := g.caps&capLongPassword == 0
-	return &upstream{Conn: packet.NewBufferedConn(l.nc, upstreamBuffer), id: g.connID,
+	return &upstream{Conn: &packet.Conn{Conn: l.nc}, br: bufio.NewReaderSize(l.nc, upstreamBuffer), id: g.connID,
 		bulk: noMySQL && g.ext&extStmtBulkOperations != 0, mariadb: noMySQL}, nil
 }
 

@@ -45,7 +45,8 @@ const clientReadBuffer = 16 << 10
 // command's buffer is dropped after use.
 const upWriteKeep = 64 << 10
 
-// upReadKeep bounds the upstream packet buffer kept between packets.
+// upReadKeep bounds the buffer kept for upstream packets larger than the
+// read buffer (upread.go).
 const upReadKeep = 64 << 10
 
 // loop reads client commands, one handler per command. A handler returns
@@ -199,18 +200,16 @@ func (c *conn) readUp() ([]byte, bool) {
 	return p, true
 }
 
-// readUpTransient reads one upstream packet into a buffer the connection
-// reuses: the packet is valid only until the next read from the upstream.
+// readUpTransient reads one upstream packet in place in the upstream's read
+// buffer, or in a buffer it reuses (upread.go): the packet is valid only
+// until the next read from the upstream.
 // The relay uses it for packets it copies (to the client's buffer, the
 // capture, column names) before it reads the next one.
 func (c *conn) readUpTransient() ([]byte, bool) {
-	p, err := c.up.ReadPacketReuseMem(c.upRd[:0])
+	p, err := c.up.readTransient()
 	if err != nil {
 		c.upstreamGone(err)
 		return nil, false
-	}
-	if cap(p) <= upReadKeep {
-		c.upRd = p
 	}
 	return p, true
 }

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/countersign/countersign/internal/mask"
 	"github.com/pingcap/tidb/pkg/parser"
@@ -54,14 +55,14 @@ func analyzeLineage(text, schema string) *lineage {
 	if strings.Contains(text, "/*!") || strings.Contains(text, "/*M!") {
 		return l // the server may run something else than the parser sees
 	}
-	stmts, _, err := parser.New().Parse(text, "", "")
-	if err != nil || len(stmts) != 1 {
+	stmt := parseOne(text)
+	if stmt == nil {
 		return l
 	}
 	l.parsed = true
-	l.stmt = stmts[0]
-	stmts[0].Accept(&derivedNames{l: l})
-	switch s := stmts[0].(type) {
+	l.stmt = stmt
+	stmt.Accept(&derivedNames{l: l})
+	switch s := stmt.(type) {
 	case *ast.ShowStmt, *ast.ExplainStmt:
 		l.metadata = true
 	case *ast.ExecuteStmt:
@@ -70,6 +71,24 @@ func analyzeLineage(text, schema string) *lineage {
 		l.selectStmt(s, schema)
 	}
 	return l
+}
+
+// lineageParsers are parsers for the lineage and view analyses, reused:
+// building one costs more than a point select's parse, and every result
+// of a resource with masking rules is analyzed.
+var lineageParsers = sync.Pool{New: func() any { return parser.New() }}
+
+// parseOne parses text that must be exactly one statement; nil otherwise.
+// The statement is the caller's: the parser reuses only its result slice.
+func parseOne(text string) ast.StmtNode {
+	p := lineageParsers.Get().(*parser.Parser)
+	stmts, _, err := p.Parse(text, "", "")
+	var stmt ast.StmtNode
+	if err == nil && len(stmts) == 1 {
+		stmt = stmts[0]
+	}
+	lineageParsers.Put(p)
+	return stmt
 }
 
 func (l *lineage) selectStmt(s *ast.SelectStmt, schema string) {

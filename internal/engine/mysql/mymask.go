@@ -50,8 +50,9 @@ type masker struct {
 	rules *mask.Rules
 	roles []string
 	op    *guard.Operation
-	views *viewLookup // nil: no catalog, every relation may be a view
-	lin   *lineage    // parsed on the first result set
+	views *viewLookup   // nil: no catalog, every relation may be a view
+	lin   *lineage      // parsed on the first result set
+	lins  *lineageCache // the connection's; nil: parse every time
 
 	cols   []Column
 	plan   *mask.Plan
@@ -61,12 +62,16 @@ type masker struct {
 
 func (m *masker) setViews(v *viewLookup) { m.views = v }
 
+func (m *masker) setLineages(c *lineageCache) { m.lins = c }
+
 func (m *masker) lineage() *lineage {
 	if m.lin == nil {
 		if m.op.Class.Kind == sqlkind.Unknown {
 			// Unknown functions (stored functions may read any table) or
 			// text the gateway cannot read: nothing computed is traced.
 			m.lin = &lineage{derived: map[string]bool{}}
+		} else if m.lins != nil {
+			m.lin = m.lins.analyze(m.op.Text, m.op.State.Schema)
 		} else {
 			m.lin = analyzeLineage(m.op.Text, m.op.State.Schema)
 		}

@@ -116,6 +116,9 @@ func (c *conn) decideOp(op *operation, pre refusal) (*operation, guard.Verdict) 
 		if va, ok := op.filter.(viewAware); ok {
 			va.setViews(c.e.isView(c.res))
 		}
+		if la, ok := op.filter.(lineageAware); ok {
+			la.setLineages(&c.lineages)
+		}
 	}
 	if c.res.Record.Results > 0 {
 		op.capture = c.newCapture(op, v)
@@ -217,15 +220,30 @@ func (c *conn) awaitRead(op *operation) {
 	if op.commit == nil {
 		return
 	}
-	ctx := c.readWait.start(c.ctx)
-	err := op.commit.Wait(ctx)
-	c.readWait.stop()
+	// An event already durable needs no bounded wait (nor its timer, whose
+	// reset wakes the runtime's poller): a Wait on a context that has
+	// ended returns the event's own result once it is finished, and the
+	// context's error only while it is not, in which case (or if the event
+	// failed) the bounded wait below returns the event's result.
+	err := op.commit.Wait(endedContext)
+	if err != nil {
+		ctx := c.readWait.start(c.ctx)
+		err = op.commit.Wait(ctx)
+		c.readWait.stop()
+	}
 	if err != nil {
 		c.e.log.Error("recording a read failed; its results are withheld", "session", c.id, "error", err)
 		op.failed = true
 	}
 	op.commit = nil
 }
+
+// endedContext is a context that has already ended (awaitRead).
+var endedContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // readWaitLimit bounds how long a read's results wait for its event.
 const readWaitLimit = time.Minute

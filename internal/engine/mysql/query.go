@@ -14,8 +14,7 @@ import (
 // the decision and the recording, and body itself is forwarded.
 func (c *conn) onQuery(body []byte) bool {
 	text := string(body)
-	class, executes := c.e.o.Classifier.ClassifySession(text, c.prepared)
-	stmts := c.e.o.Classifier.Statements(text)
+	class, executes, stmts := c.e.classifySession(text, c.prepared)
 	// The texts SQL-level EXECUTEs run are bound as parameters, so an
 	// approval of "EXECUTE s" covers what s is now and nothing else.
 	var params []guard.Param
@@ -297,21 +296,9 @@ func (c *conn) relayResultSet(op *operation, head []byte, binary bool) bool {
 	if !c.forward(op, head) {
 		return false
 	}
-	cols := make([]Column, 0, n)
-	for i := uint64(0); i < n; i++ {
-		p, ok := c.readUpTransient()
-		if !ok {
-			return false
-		}
-		col, good := parseColumn(p)
-		if !good {
-			c.fail(erMalformedPacket, "08S01", "countersign: the upstream sent a malformed column definition")
-			return false
-		}
-		cols = append(cols, col)
-		if !c.forward(op, p) {
-			return false
-		}
+	cols, ok := c.readColumns(op, int(n))
+	if !ok {
+		return false
 	}
 	if op.filter != nil {
 		if err := op.filter.Columns(cols); err != nil {
@@ -333,6 +320,80 @@ func (c *conn) relayResultSet(op *operation, head []byte, binary bool) bool {
 		return false
 	}
 	return c.relayRows(op, len(cols), binary)
+}
+
+// readColumns reads and forwards a result set's n column definitions and
+// returns them decoded. A result set whose definitions are byte for byte
+// those of the connection's previous one (the same statement again, with
+// other literals) gets the previous decoding: the same slice, which
+// filters and the capture only read.
+func (c *conn) readColumns(op *operation, n int) ([]Column, bool) {
+	k := &c.cols
+	same := len(k.cols) == n
+	k.next, k.nextEnds = k.next[:0], k.nextEnds[:0]
+	var cols []Column
+	if !same {
+		cols = make([]Column, 0, n)
+	}
+	for i := 0; i < n; i++ {
+		p, ok := c.readUpTransient()
+		if !ok {
+			return nil, false
+		}
+		if same && string(p) != string(k.raw[k.start(i):k.ends[i]]) {
+			cols, same = append(make([]Column, 0, n), k.cols[:i]...), false
+		}
+		if !same {
+			col, good := parseColumn(p)
+			if !good {
+				c.fail(erMalformedPacket, "08S01", "countersign: the upstream sent a malformed column definition")
+				return nil, false
+			}
+			cols = append(cols, col)
+		}
+		k.next = append(k.next, p...)
+		k.nextEnds = append(k.nextEnds, len(k.next))
+		if !c.forward(op, p) {
+			return nil, false
+		}
+	}
+	if same {
+		return k.cols, true
+	}
+	k.keep(cols)
+	return cols, true
+}
+
+// columnCache is the column definitions of a connection's last result
+// set, raw and decoded (readColumns).
+type columnCache struct {
+	raw  []byte   // the definition payloads, one after the other
+	ends []int    // where each ends in raw
+	cols []Column // their decoding; shared, never written to
+	next []byte   // raw of the result set being read
+	// nextEnds are next's ends.
+	nextEnds []int
+}
+
+// columnCacheKeep bounds the definitions a connection keeps.
+const columnCacheKeep = 16 << 10
+
+func (k *columnCache) start(i int) int {
+	if i == 0 {
+		return 0
+	}
+	return k.ends[i-1]
+}
+
+// keep makes the result set just read (next) the one to compare with.
+func (k *columnCache) keep(cols []Column) {
+	if len(k.next) > columnCacheKeep {
+		k.raw, k.ends, k.cols, k.next, k.nextEnds = nil, nil, nil, nil, nil
+		return
+	}
+	k.raw, k.next = k.next, k.raw
+	k.ends, k.nextEnds = k.nextEnds, k.ends
+	k.cols = cols
 }
 
 func (c *conn) relayRows(op *operation, ncols int, binary bool) bool {

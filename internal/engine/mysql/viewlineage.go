@@ -7,7 +7,6 @@ import (
 
 	"github.com/countersign/countersign/internal/mask"
 	"github.com/countersign/countersign/internal/sqlkind"
-	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 )
 
@@ -285,12 +284,12 @@ func (a *viewAnalyzer) definition(schema string, vi *viewInfo) []colLin {
 	if strings.Contains(vi.def, "/*") || a.cat.cls == nil || a.cat.cls.Classify(vi.def).Kind != sqlkind.Read {
 		return nil // a stored or unknown function may read any table
 	}
-	stmts, _, err := parser.New().Parse(vi.def, "", "")
-	if err != nil || len(stmts) != 1 {
+	stmt := parseOne(vi.def)
+	if stmt == nil {
 		return nil
 	}
 	inner := &viewAnalyzer{cat: a.cat, schema: schema, depth: a.depth + 1, views: a.views}
-	cols, ok := inner.query(stmts[0])
+	cols, ok := inner.query(stmt)
 	a.views = inner.views
 	if !ok || len(cols) != len(vi.cols) {
 		return nil
