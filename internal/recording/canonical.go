@@ -40,10 +40,16 @@ func AppendCanonical(dst []byte, e Stored) []byte {
 // buf is scratch space that may be reused across calls; the grown buffer is
 // returned with the hash.
 func ChainHash(buf, prev []byte, e Stored) (hash, grown []byte) {
+	return appendChainHash(make([]byte, 0, HashSize), buf, prev, e)
+}
+
+// appendChainHash appends e's chain hash to dst: the committer hashes a
+// batch into one block instead of an allocation per event.
+func appendChainHash(dst, buf, prev []byte, e Stored) (_, grown []byte) {
 	grown = append(buf[:0], prev...)
 	grown = AppendCanonical(grown, e)
 	sum := sha256.Sum256(grown)
-	return sum[:], grown
+	return append(dst, sum[:]...), grown
 }
 
 // checkpointMessage is what a checkpoint signature covers: the tag

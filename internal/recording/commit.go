@@ -73,6 +73,9 @@ func (l *Log) commit(batch []pending) {
 	}
 	l.events = l.events[:0]
 	prev := l.head
+	// One block for the batch's hashes; never reused, since the events
+	// (and the head) keep pointing into it.
+	hashes := make([]byte, 0, HashSize*len(live))
 	for _, p := range live {
 		e := p.e
 		e.Writer, e.Seq, e.PrevHash = l.opts.Writer, prev.Seq+1, prev.Hash
@@ -82,13 +85,13 @@ func (l *Log) commit(batch []pending) {
 		if e.Time.Before(prev.Time) {
 			e.Time = prev.Time
 		}
-		e.Hash, l.scratch = ChainHash(l.scratch, prev.Hash, e)
+		hashes, l.scratch = appendChainHash(hashes, l.scratch, prev.Hash, e)
+		e.Hash = hashes[len(hashes)-HashSize : len(hashes) : len(hashes)]
 		l.events = append(l.events, e)
 		prev = e
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	err := l.st.AppendEvents(ctx, l.events)
-	cancel()
+	err := l.st.AppendEvents(l.watch.arm(), l.events)
+	l.watch.disarm()
 	if err != nil {
 		err = fmt.Errorf("recording: the event could not be stored, so the operation is refused: %w", err)
 		for _, p := range live {

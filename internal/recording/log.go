@@ -117,6 +117,7 @@ type Log struct {
 	batch    []pending
 	events   []Stored
 	scratch  []byte
+	watch    watchdog // bounds AppendEvents
 	closeErr error
 
 	unclosed []Unclosed // set by Open, read-only after

@@ -17,15 +17,22 @@ const (
 	indexBatchEvents = 4096
 	// indexTimeout bounds one indexer transaction.
 	indexTimeout = 30 * time.Second
-	// indexDelay is how long the indexer lets a short queue grow before
-	// storing it, while appends keep coming and no reader waits: each
-	// SQLite transaction has a fixed cost in the driver, which a group
-	// commit of a few events no longer pays on the data path but the
-	// machine still does. Short, because it is also how far behind another
-	// process reading the file may be.
+	// indexDelay is how long the indexer waits for the next append before
+	// storing a short queue, when it stored something less than indexDelay
+	// ago (appends keep coming): each SQLite transaction has a fixed cost
+	// in the driver (begin, commit, the WAL frames of the pages it
+	// touched), which a group commit of a few events no longer pays on the
+	// data path but the machine still does. Short, because it is also how
+	// far behind another process reading the file may be once appends
+	// pause.
 	indexDelay = 2 * time.Millisecond
+	// indexMaxDelay bounds how long appends that keep coming closer than
+	// indexDelay apart hold a short queue back: about how far behind a
+	// reader in another process is under steady load. At pgbench rates it
+	// makes a transaction take some hundred events instead of ten.
+	indexMaxDelay = 20 * time.Millisecond
 	// indexEager is the queue length (records) that is stored at once.
-	indexEager = 64
+	indexEager = 256
 )
 
 // runIndexer stores what is journaled in SQLite until the journal closes,
@@ -51,28 +58,48 @@ func (s *SQLite) runIndexer() {
 	}
 }
 
-// linger waits up to indexDelay for a short queue to grow, when the
-// indexer stored something less than indexDelay ago (appends keep
-// coming): then a transaction takes many batches. After a quiet spell it
-// stores at once, so that another process reading the file (an operator,
-// a test) sees a lone operation's events about a millisecond after its
-// result. It reports whether the journal is closing meanwhile.
+// linger lets a short queue grow while appends keep coming, when the
+// indexer stored something less than indexDelay ago: it returns once an
+// indexDelay passed without an append, the queue is indexEager records
+// long, a reader waits, or indexMaxDelay has passed. Then a transaction
+// takes many batches. It looks at the queue once per indexDelay rather
+// than waking at every append. After a quiet spell it stores at once, so
+// that another process reading the file (an operator, a test) sees a lone
+// operation's events about a millisecond after its result. It reports
+// whether the journal is closing meanwhile.
 func (j *journal) linger() (stopping bool) {
-	j.qmu.Lock()
-	short := len(j.queue) < indexEager && j.waiters == 0
-	j.qmu.Unlock()
+	seen, short := j.queueState()
 	if !short || time.Since(j.lastPass) > indexDelay {
 		return false
 	}
+	deadline := time.Now().Add(indexMaxDelay)
 	t := time.NewTimer(indexDelay)
 	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-j.hurry:
-	case <-j.stop:
-		return true
+	for {
+		select {
+		case <-t.C:
+		case <-j.hurry:
+			return false
+		case <-j.stop:
+			return true
+		}
+		journaled, short := j.queueState()
+		left := time.Until(deadline)
+		if journaled == seen || !short || left <= 0 {
+			return false
+		}
+		seen = journaled
+		t.Reset(min(indexDelay, left))
 	}
-	return false
+}
+
+// queueState is how many records were journaled since open, and whether
+// the queue is worth letting grow: fewer than indexEager records and no
+// reader waiting.
+func (j *journal) queueState() (journaled uint64, short bool) {
+	j.qmu.Lock()
+	defer j.qmu.Unlock()
+	return j.journaled, len(j.queue) < indexEager && j.waiters == 0
 }
 
 // indexAll stores everything queued, a transaction of up to about
