@@ -134,7 +134,8 @@ func (u *evilUpstream) serve(srv *server.Server, nc net.Conn, creds server.Crede
 			return
 		}
 		if p[0] != comQuery || !strings.Contains(string(p), "evil") || strings.Contains(string(p), "@@") {
-			rs, _ := gomysql.BuildSimpleTextResultset([]string{"v"}, [][]interface{}{{"STRICT_TRANS_TABLES"}})
+			// The login's sql_mode and CONNECTION_ID() check, and anything else.
+			rs, _ := gomysql.BuildSimpleTextResultset([]string{"mode", "id"}, [][]interface{}{{"STRICT_TRANS_TABLES", uint64(9)}})
 			if c.WriteValue(gomysql.NewResult(rs)) != nil {
 				return
 			}

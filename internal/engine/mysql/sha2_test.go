@@ -28,11 +28,11 @@ import (
 type sha2Handler struct{ server.EmptyHandler }
 
 func (sha2Handler) HandleQuery(q string) (*gomysql.Result, error) {
-	val := "1"
-	if strings.Contains(q, "sql_mode") {
-		val = "STRICT_TRANS_TABLES"
+	names, row := []string{"v"}, []interface{}{"1"}
+	if strings.Contains(q, "sql_mode") { // with CONNECTION_ID()
+		names, row = []string{"mode", "id"}, []interface{}{"STRICT_TRANS_TABLES", uint64(7)}
 	}
-	rs, err := gomysql.BuildSimpleTextResultset([]string{"v"}, [][]interface{}{{val}})
+	rs, err := gomysql.BuildSimpleTextResultset(names, [][]interface{}{row})
 	if err != nil {
 		return nil, err
 	}

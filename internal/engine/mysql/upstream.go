@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"time"
@@ -49,12 +50,22 @@ func (c *conn) connectUpstream() bool {
 
 // checkUpstreamMode refuses an upstream whose session starts with a
 // quoting mode the gateway would misread (invariant 8).
+//
+// It also reads the connection id that KILL QUERY names (grant end,
+// interrupt.go) from inside the session: the greeting's id arrives before
+// TLS, where anyone on the path could change it to another connection's.
 func (c *conn) checkUpstreamMode() bool {
-	r, err := c.up.Execute("SELECT @@SESSION.sql_mode")
-	if err != nil || r.Resultset == nil || len(r.Values) != 1 {
+	r, err := c.up.Execute("SELECT @@SESSION.sql_mode, CONNECTION_ID()")
+	if err != nil || r.Resultset == nil || len(r.Values) != 1 || len(r.Fields) != 2 {
 		c.fail(erUnknown, "HY000", "countersign could not read the upstream's sql_mode; try again")
 		return false
 	}
+	id, err := r.GetUint(0, 1)
+	if err != nil || id == 0 || id > math.MaxUint32 {
+		c.fail(erUnknown, "HY000", "countersign could not read the upstream's connection id; try again")
+		return false
+	}
+	c.up.id = uint32(id)
 	mode, _ := r.GetString(0, 0)
 	if !sqlkind.MySQLSafeSQLMode(mode) {
 		c.fail(erUnknown, "HY000", fmt.Sprintf(
