@@ -61,10 +61,17 @@ func TestCopyInExtended(t *testing.T) {
 		{"Flush instead of Sync", execCopy(copyText, &pgproto3.Flush{}), cat(data("3"), one(done, sync)), "", false, 1, 0},
 		{"two Syncs before the data", execCopy(copyText, sync, sync), cat(data("4"), one(done, sync)), "", false, 1, 0},
 		{"everything at once", cat(execCopy(copyText, sync), data("5"), one(done, sync)), nil, "", false, 1, 0},
-		{"CopyFail", execCopy(copyText, sync), cat(data("6"), one(&pgproto3.CopyFail{Message: "client gave up"}, sync)), "57014", false, 0, 0},
-		{"bad data fails the COPY, the Sync after CopyDone ends it", execCopy(copyText, sync), cat(data("7", "x"), one(done, sync)), "22P02", false, 0, 0},
+		// A COPY that fails after it started leaves open whether the
+		// upstream read the Sync before the data in COPY mode or failed
+		// first and answers it (TestCopyInExtendedFailsBeforeReading).
+		{"CopyFail after a Sync", execCopy(copyText, sync), cat(data("6"), one(&pgproto3.CopyFail{Message: "client gave up"}, sync)), "08P01", true, 0, 0},
+		{"bad data after a Sync", execCopy(copyText, sync), cat(data("7", "x"), one(done, sync)), "08P01", true, 0, 0},
+		{"CopyFail after a Flush", execCopy(copyText, &pgproto3.Flush{}), cat(data("6"), one(&pgproto3.CopyFail{Message: "client gave up"}, sync)), "57014", false, 0, 0},
+		{"bad data after a Flush, the Sync after CopyDone ends it", execCopy(copyText, &pgproto3.Flush{}), cat(data("7", "x"), one(done, sync)), "22P02", false, 0, 0},
 		{"the COPY never starts: the Sync behind it is answered", execCopy("COPY cx_missing_table FROM STDIN", sync), nil, "42P01", false, 0, 0},
 		{"everything at once, the COPY never starts", cat(execCopy("COPY cx_missing_table FROM STDIN", sync), data("10"), one(done, sync)), nil, "42P01", false, 0, 1},
+		{"a row limit on the Execute", one(&pgproto3.Parse{Query: copyText}, &pgproto3.Bind{}, &pgproto3.Execute{MaxRows: 1}, sync), cat(data("11", "12"), one(done, sync)), "", false, 2, 0},
+		{"the portal executed again after its data", execCopy(copyText, &pgproto3.Flush{}), cat(data("13"), one(done, &pgproto3.Execute{}, sync)), "55000", false, 0, 0},
 		{"Sync in the data", execCopy(copyText, sync), cat(data("8"), one(sync, done, sync)), "08P01", true, 0, 0},
 		{"a Parse behind the COPY", execCopy(copyText, sync, &pgproto3.Parse{Query: "SELECT 1"}), nil, "08P01", true, 0, 0},
 		{"a Query in the data", execCopy(copyText, sync), cat(data("9"), one(&pgproto3.Query{String: "SELECT 1"}, done, sync)), "08P01", true, 0, 0},
@@ -92,7 +99,7 @@ func TestCopyInExtended(t *testing.T) {
 			case tt.code == "" && e != nil:
 				t.Fatalf("got %+v", got)
 			case tt.code != "" && (e == nil || e.Code != tt.code):
-				t.Fatalf("got %+v; want %s", got, tt.code)
+				t.Fatalf("got %s; want %s", describe(got), tt.code)
 			case tt.fatal && e.Severity != "FATAL":
 				t.Fatalf("got %+v; want the session ended", got)
 			case tt.fatal:

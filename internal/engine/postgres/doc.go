@@ -133,7 +133,16 @@
 // starts the COPY, answered if it refuses to; a Sync after data, or any
 // message but COPY data, Flush and Sync before CopyDone or CopyFail, ends
 // the session, because whether the upstream would answer it depends on
-// where in the data the COPY fails.
+// where in the data the COPY fails. For the same reason a COPY that fails
+// after it started ends the session when the client sent a Sync before
+// its data (libpq does): PostgreSQL answers that Sync if the COPY failed
+// before reading it (COPY into a view, FREEZE, a statement trigger) and
+// ignores it otherwise, and nothing on the wire tells which. A client
+// that sends Flush there instead keeps its session.
+//
+// After an error in the extended protocol PostgreSQL skips every message
+// up to Sync, a simple Query or FunctionCall included, so the queue skips
+// their answers too.
 //
 // # Ending
 //

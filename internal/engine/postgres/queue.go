@@ -62,6 +62,9 @@ type queue struct {
 	// after data is refused: whether the upstream would answer it depends
 	// on where in the data it fails.
 	copyExec, copyData bool
+	// copySyncs counts the client's Syncs sent upstream while the upstream
+	// was in the started extended COPY, before data (syncIgnored).
+	copySyncs int
 }
 
 // syncFate is what becomes of a client's Sync.
@@ -113,11 +116,12 @@ func (q *queue) inCopyExec() bool {
 }
 
 // enterCopyExec notes that the upstream started the head's extended COPY:
-// the ghost Syncs queued behind it will not be answered. Anything else
-// queued was sent after the client's CopyDone or CopyFail (the client
-// loop allows nothing else during the COPY), so it stays; it fails when a
-// ghost follows it, which the client loop cannot produce.
-func (q *queue) enterCopyExec() bool {
+// the ghost Syncs queued behind it will not be answered, unless the COPY
+// fails before reading them; it returns how many it dropped. Anything
+// else queued was sent after the client's CopyDone or CopyFail (the
+// client loop allows nothing else during the COPY), so it stays; it fails
+// when a ghost follows it, which the client loop cannot produce.
+func (q *queue) enterCopyExec() (dropped int, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	rest := q.items[q.head+1:]
@@ -125,27 +129,49 @@ func (q *queue) enterCopyExec() bool {
 	for n < len(rest) && rest[n].ghost {
 		n++
 	}
+	later := false // the client's copyExec is another Execute's
 	for _, p := range rest[n:] {
 		if p.ghost {
-			return false
+			return n, false
 		}
+		later = later || (p.kind == pendExecute && p.copyIn)
 	}
 	kept := copy(rest, rest[n:])
 	clear(rest[kept:])
 	q.items = q.items[:q.head+1+kept]
-	q.inCopy = q.copyExec // false when the client already ended its data
-	return true
+	// False when the client already ended its data; false too when it has
+	// sent a later COPY's Execute, whose Syncs the upstream answers if that
+	// one does not start, so they must be queued as ghosts.
+	q.inCopy = q.copyExec && !later
+	q.copySyncs = 0
+	return n, true
+}
+
+// syncsReadable reports whether the upstream may have answered Syncs the
+// queue dropped or never held for the head's started extended COPY: it
+// reads them in COPY mode, but a COPY that fails before its first read
+// (COPY into a view, FREEZE, a statement trigger) leaves it skipping to the
+// first of them, and then it answers every one.
+func (q *queue) syncsReadable(dropped int) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return dropped > 0 || q.copySyncs > 0
 }
 
 // copyNotStarted notes that the upstream refused the head's extended COPY
-// before reading data: its ghost Syncs are real Syncs after all.
+// before reading data: its ghost Syncs are real Syncs after all. Those of
+// a later COPY's Execute stay ghosts, and the client's COPY state is that
+// Execute's.
 func (q *queue) copyNotStarted() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.copyExec, q.copyData = false, false
-	for i := q.head; i < len(q.items); i++ {
+	for i := q.head + 1; i < len(q.items); i++ {
+		if p := q.items[i]; p.kind == pendExecute && p.copyIn {
+			return
+		}
 		q.items[i].ghost = false
 	}
+	q.copyExec, q.copyData = false, false
 }
 
 // leaveCopy ends COPY mode: the client sent CopyDone or CopyFail, or the
@@ -165,6 +191,7 @@ func (q *queue) pushSync() syncFate {
 	case q.copyExec && q.copyData:
 		return syncRefused
 	case q.copyExec && q.inCopy:
+		q.copySyncs++
 		return syncIgnored
 	case q.copyExec:
 		q.items = append(q.items, pending{kind: pendSync, ghost: true})

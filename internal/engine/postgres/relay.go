@@ -25,6 +25,10 @@ type relayState struct {
 	txWas   byte         // status at the last ReadyForQuery
 	failed  string       // SQLSTATE of an error since the last ReadyForQuery
 	copying bool         // the upstream entered COPY mode since the last ReadyForQuery
+	// copyOp is the operation of the extended COPY the upstream started
+	// last, ghosts the Syncs the queue dropped then.
+	copyOp *operation
+	ghosts int
 }
 
 func (c *conn) relay() {
@@ -76,6 +80,8 @@ func (r *relayState) pass(m pgproto3.BackendMessage) *startupErr {
 }
 
 var errDesync = &startupErr{codeProtocolViolation, "countersign lost step with the upstream's responses; the session is closed, reconnect to continue"}
+
+var errCopySyncs = &startupErr{codeProtocolViolation, "COPY FROM STDIN failed after it started, and the Sync sent behind its Execute before the data may or may not be answered by the server, so the session is closed; reconnect, and send COPY data without a Sync before it (or use the simple query protocol)"}
 
 // onBackend handles one upstream message.
 func (c *conn) onBackend(r *relayState, msg pgproto3.BackendMessage) *startupErr {
@@ -158,7 +164,8 @@ func (c *conn) onBackend(r *relayState, msg pgproto3.BackendMessage) *startupErr
 		case head.kind == pendQuery:
 			started = c.q.enterCopy()
 		case head.kind == pendExecute && head.copyIn:
-			started = c.q.enterCopyExec()
+			r.ghosts, started = c.q.enterCopyExec()
+			r.copyOp = head.op
 		default:
 			return errDesync // not a COPY FROM STDIN the gateway decided
 		}
@@ -247,7 +254,15 @@ func (c *conn) onUpstreamError(r *relayState, head pending, ok bool, m *pgproto3
 		if head.copyIn {
 			// Not started: the Syncs behind it are answered. Failed in
 			// the data: the upstream now skips to the client's next Sync.
-			if r.copying {
+			started := r.copying && r.copyOp == head.op
+			if started && c.q.syncsReadable(r.ghosts) {
+				// Whether the upstream read the Syncs sent before the data
+				// in COPY mode, or failed first and answers each of them,
+				// the gateway cannot tell: answers would be matched to the
+				// wrong requests.
+				return errCopySyncs
+			}
+			if started {
 				c.q.leaveCopy()
 			} else {
 				c.q.copyNotStarted()
@@ -260,11 +275,14 @@ func (c *conn) onUpstreamError(r *relayState, head pending, ok bool, m *pgproto3
 	return r.pass(msg)
 }
 
-// skipToSync drops what the upstream will skip after an error.
+// skipToSync drops what the upstream will skip after an error: everything
+// up to the next Sync, a simple Query or a FunctionCall included
+// (PostgreSQL skips every message but Sync then). A refresh ends with a
+// Sync of its own, which the upstream answers.
 func (c *conn) skipToSync(r *relayState, code string) {
 	for {
 		p, ok := c.q.peek()
-		if !ok || p.kind == pendSync || p.kind == pendQuery || p.kind == pendFunc || p.kind == pendRefresh || (p.kind == pendRefusal && p.simple) {
+		if !ok || p.kind == pendSync || p.kind == pendRefresh {
 			return
 		}
 		c.q.pop()
@@ -298,7 +316,7 @@ func (c *conn) onReady(r *relayState, m *pgproto3.ReadyForQuery) *startupErr {
 		}
 	}
 	if r.copying {
-		r.copying = false
+		r.copying, r.copyOp, r.ghosts = false, nil, 0
 		c.q.leaveCopy()
 	}
 	c.state.tx.Store(uint32(m.TxStatus))
