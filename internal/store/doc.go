@@ -29,7 +29,11 @@
 // overwrites allocated blocks); a background indexer (journal_index.go)
 // then inserts what was journaled into SQLite, many batches per transaction
 // with synchronous=NORMAL (every other write keeps FULL), and deletes a
-// segment only after fsyncing SQLite's files with all of it. Every method
+// segment only after fsyncing SQLite's files (and their directory) with all
+// of it; after one such fsync fails no segment is deleted until the next
+// Open replays them, since a failed fsync can leave a hole in the WAL that
+// later commits sit behind. Ping reports that, a failing indexer and a
+// full backlog. Every method
 // that reads or changes events, checkpoints or retention marks first waits
 // for the indexer to store what was journaled before the call, so a process
 // reads its own appends at once and never stores a checkpoint ahead of its

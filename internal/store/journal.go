@@ -64,6 +64,7 @@ type journal struct {
 	waiters     int             // waitIndexed calls waiting
 	queuedBytes int             // record bytes in queue
 	failed      error           // a failed write left the file unknown: every append fails
+	syncFailed  error           // SQLite's files could not be synced: no segment is deleted any more
 	segs        []*segment      // segments with an open file
 
 	wake      chan struct{} // capacity 1: "the queue is not empty"
@@ -217,15 +218,27 @@ func cloneInto(block, b []byte) (cp, _ []byte) {
 	return block[start:len(block):len(block)], block
 }
 
-// err is why appends fail for good (a write that could not be undone),
-// or nil.
+// err is why the journal is not healthy, or nil: appends fail for good
+// (a write that could not be undone), or SQLite refuses the indexer, so
+// every read of the recording waits and appends pile up until backlog
+// refuses them. Readiness (Ping) reports it instead of answering ready.
 func (j *journal) err() error {
 	if j == nil {
 		return nil
 	}
 	j.qmu.Lock()
 	defer j.qmu.Unlock()
-	return j.failed
+	switch {
+	case j.failed != nil:
+		return j.failed
+	case j.syncFailed != nil:
+		return fmt.Errorf("store: SQLite's files could not be synced, so the journal keeps every segment until the next start replays them (check the disk): %w", j.syncFailed)
+	case j.queuedBytes > maxQueued:
+		return fmt.Errorf("store: %d MiB of journaled events are waiting for SQLite, so appends are refused until the indexer catches up (its last error: %v)", j.queuedBytes>>20, j.indexErr)
+	case j.indexErr != nil && j.indexed < j.journaled:
+		return fmt.Errorf("store: %d journaled batches cannot be stored in SQLite, so reads of the recording wait (retrying): %w", j.journaled-j.indexed, j.indexErr)
+	}
+	return nil
 }
 
 // backlog refuses appends after a write that could not be undone, and
@@ -338,7 +351,13 @@ func (j *journal) roll(n int) error {
 	if j.seg != nil && (j.seg.size == int64(journalHeaderSize) || j.seg.size+int64(n) <= j.limit) {
 		return nil
 	}
+	// Another process's Open deletes a ".new" file it can lock: one it
+	// opened between this process creating the file and locking it makes
+	// newSegment fail, so a new name is tried.
 	seg, err := j.newSegment()
+	for try := 1; err != nil && try < 3; try++ {
+		seg, err = j.newSegment()
+	}
 	if err != nil {
 		return fmt.Errorf("store: starting a journal segment in %s: %w; check the directory's permissions and free space", j.dir, err)
 	}
@@ -497,11 +516,28 @@ func (j *journal) forget(seg *segment) {
 // it (which releases its lock). A segment that cannot be deleted is
 // replayed by the next Open: its events are in SQLite already, so that
 // stores nothing twice.
+//
+// Once a sync has failed, no segment is deleted any more: the failed
+// fsync may have dropped WAL pages the kernel then counts as written, and
+// SQLite's recovery stops at the first missing frame, so a later fsync
+// that succeeds does not make later commits durable either.
 func (j *journal) remove(seg *segment) {
-	if err := j.sync(); err != nil {
+	j.qmu.Lock()
+	failed := j.syncFailed
+	j.qmu.Unlock()
+	err := failed
+	if err == nil {
+		err = j.sync()
+	}
+	if err != nil {
 		// The indexer commits without fsync (withoutSync): until SQLite's
 		// files are synced the segment is what makes its events durable.
-		j.log.Warn("store: SQLite's files could not be synced, so an indexed journal segment is kept; the next start replays it harmlessly", "segment", seg.path, "err", err)
+		if failed == nil {
+			j.qmu.Lock()
+			j.syncFailed = err
+			j.qmu.Unlock()
+			j.log.Error("store: SQLite's files could not be synced, so no indexed journal segment is deleted any more; the next start replays them harmlessly (check the disk)", "segment", seg.path, "err", err)
+		}
 		_ = seg.f.Close()
 		return
 	}
@@ -527,7 +563,7 @@ func (j *journal) close() error {
 			j.seal(seg)
 		}
 		j.qmu.Lock()
-		left, kept, lastErr := len(j.queue), j.segs, j.indexErr
+		left, kept, lastErr, syncErr := len(j.queue), j.segs, j.indexErr, j.syncFailed
 		j.segs = nil
 		j.qmu.Unlock()
 		var paths []string
@@ -535,8 +571,11 @@ func (j *journal) close() error {
 			paths = append(paths, s.path)
 			_ = s.f.Close()
 		}
-		if left > 0 {
+		switch {
+		case left > 0:
 			j.closeErr = fmt.Errorf("store: %d journaled batches could not be stored in SQLite (%v); they are kept in %v and stored when the database is next opened", left, lastErr, paths)
+		case syncErr != nil:
+			j.closeErr = fmt.Errorf("store: SQLite's files could not be synced (%v), so the journal's segments are kept in %s and replayed when the database is next opened; check the disk", syncErr, j.dir)
 		}
 	})
 	return j.closeErr

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"os"
 	"testing"
 
@@ -56,4 +57,21 @@ func BreakJournalForTest(t testing.TB, st Store) {
 	rw := j.seg.f // keeps the lock; closed when the test ends
 	t.Cleanup(func() { rw.Close(); ro.Close() })
 	j.seg.f, j.seg.fd = ro, int(ro.Fd())
+}
+
+// FailSyncOnceForTest makes the next sync of SQLite's files before a
+// segment deletion fail, as an fsync that meets a disk error does; later
+// ones run normally.
+func FailSyncOnceForTest(st Store) {
+	j := st.(*SQLite).journal
+	j.qmu.Lock()
+	defer j.qmu.Unlock()
+	real, failed := j.sync, false
+	j.sync = func() error {
+		if !failed {
+			failed = true
+			return errors.New("input/output error (injected by the test)")
+		}
+		return real()
+	}
 }

@@ -22,6 +22,11 @@ func (s *SQLite) openJournal(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("store: creating the journal directory %s: %w; check the path and its permissions", dir, err)
 	}
+	// The directory's own entry must be durable before a segment in it
+	// is: newSegment syncs the journal directory, not its parent.
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return fmt.Errorf("store: syncing the directory of %s: %w", dir, err)
+	}
 	if err := s.replayJournal(ctx, dir); err != nil {
 		return err
 	}

@@ -580,3 +580,134 @@ func TestJournalReplayKeepsRetentionDeletions(t *testing.T) {
 		t.Fatalf("after replay the chain holds %v, want [5 6]: retention's deletions came back", got)
 	}
 }
+
+// TestJournalPingWhileIndexerFails: while SQLite refuses the indexer,
+// every read of the recording waits and appends pile up until they are
+// refused; readiness must say so instead of answering ready.
+func TestJournalPingWhileIndexerFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ping.db")
+	st, err := store.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`); err != nil {
+		t.Fatal(err)
+	}
+	chain := storetest.Chain("w-ping", 1, 2)
+	appendOK(t, st, chain[:1])
+	// Events returns the indexer's error only once the indexer has failed.
+	for {
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_, err = st.Events(short, "w-ping", 1, 0)
+		cancel()
+		if err != nil && strings.Contains(err.Error(), "refused by the test") {
+			break
+		}
+	}
+	if err := st.Ping(ctx); err == nil || !strings.Contains(err.Error(), "refused by the test") {
+		t.Fatalf("Ping while the indexer fails = %v; want an error naming the indexer's", err)
+	}
+	if _, err := raw.Exec(`DROP TRIGGER refuse`); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(t, st, "w-ping"); fmt.Sprint(got) != "[1]" {
+		t.Fatalf("the chain holds %v, want [1]", got)
+	}
+	if err := st.Ping(ctx); err != nil {
+		t.Fatalf("Ping once the indexer caught up = %v", err)
+	}
+}
+
+// TestJournalKeepsSegmentsAfterSyncFails: an fsync of SQLite's files that
+// fails may have dropped WAL pages, and SQLite's recovery stops at the
+// first missing frame, so a later fsync that succeeds does not make later
+// commits durable either. After one failed sync no segment may be
+// deleted: the journal stays the durable copy until the next Open
+// replays it.
+func TestJournalKeepsSegmentsAfterSyncFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "syncfail.db")
+	st, err := store.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.SetSegmentLimitForTest(st, 2048)
+	store.FailSyncOnceForTest(st)
+	chain := storetest.Chain("w-sf", 1, 120)
+	for i := 0; i < len(chain); i += 3 {
+		appendOK(t, st, chain[i:i+3])
+		if _, err := st.Events(ctx, "w-sf", 1, 1); err != nil { // each batch indexed before the next roll
+			t.Fatal(err)
+		}
+	}
+	segs, _ := filepath.Glob(filepath.Join(store.JournalDirForTest(path), "*.seg"))
+	if len(segs) < 3 {
+		t.Fatalf("after a failed sync the journal holds %d segments; want every segment since kept", len(segs))
+	}
+	if err := st.Ping(ctx); err == nil {
+		t.Fatal("Ping succeeds after SQLite's files could not be synced")
+	}
+	if err := st.Close(); err != nil {
+		t.Log(err)
+	}
+	st, err = store.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer st.Close()
+	if got := seqs(t, st, "w-sf"); len(got) != len(chain) {
+		t.Fatalf("after reopening the chain holds %d events, want %d", len(got), len(chain))
+	}
+	if segs, _ := filepath.Glob(filepath.Join(store.JournalDirForTest(path), "*.seg")); len(segs) != 0 {
+		t.Fatalf("the replay left %v", segs)
+	}
+}
+
+// TestJournalReplayRefusesEveryChangedField: a journal record that gives
+// an indexed (writer, seq) a different value in any one field refuses the
+// open; no field is left out of the comparison.
+func TestJournalReplayRefusesEveryChangedField(t *testing.T) {
+	t.Parallel()
+	chain := storetest.Chain("w-cf", 1, 3)
+	cases := []struct {
+		name   string
+		change func(e *recording.Stored)
+	}{
+		{"time", func(e *recording.Stored) { e.Time = e.Time.Add(time.Microsecond) }},
+		{"type", func(e *recording.Stored) { e.Type = "forged" }},
+		{"session", func(e *recording.Stored) { e.Session = "s-2" }},
+		{"resource", func(e *recording.Stored) { e.Resource = "pg-other" }},
+		{"actor", func(e *recording.Stored) { e.Actor = "https://idp|mallory" }},
+		{"data", func(e *recording.Stored) { e.Data = []byte(`{"forged":true}`) }},
+		{"prev_hash", func(e *recording.Stored) { e.PrevHash = append([]byte{1}, e.PrevHash[1:]...) }},
+		{"hash", func(e *recording.Stored) { e.Hash = append([]byte{1}, e.Hash[1:]...) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path, seg := journaled(t, chain, nil)
+			_, end := lastRecord(t, seg)
+			truncate(t, seg, end) // the zeros written ahead
+			changed := chain[1]
+			tc.change(&changed)
+			appendBytes(t, seg, store.SegmentRecordForTest(t, []recording.Stored{changed}))
+			st, err := store.OpenSQLite(context.Background(), path)
+			if err == nil {
+				st.Close()
+				t.Fatalf("Open replayed a journal event whose %s differs from SQLite's", tc.name)
+			}
+			if !strings.Contains(err.Error(), "two different events claim one place") {
+				t.Fatalf("Open: %v", err)
+			}
+		})
+	}
+}

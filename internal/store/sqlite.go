@@ -102,7 +102,8 @@ func (s *SQLite) Now(context.Context) (time.Time, error) {
 }
 
 // Ping checks that both the writer and a reader answer, and that the
-// journal takes appends.
+// journal is healthy: it takes appends, its indexer is not failing (reads
+// of the recording would wait), and SQLite's files could be synced.
 func (s *SQLite) Ping(ctx context.Context) error {
 	if err := s.journal.err(); err != nil {
 		return err

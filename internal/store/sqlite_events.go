@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"math/bits"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -112,8 +113,22 @@ func (s *SQLite) withoutSync(c appendConn, fn func() error) error {
 // syncSQLite fsyncs the database file and its WAL: what transactions
 // committed with synchronous=NORMAL wrote is durable when it returns.
 // fsync flushes a file whoever wrote it, so SQLite's own descriptors
-// need not be used.
+// need not be used. The directory is synced too: SQLite syncs it when it
+// first syncs a WAL it created, which with synchronous=NORMAL may not have
+// happened yet (a WAL made at open and holding only the indexer's
+// commits), and without it the WAL's name may not survive a power loss.
 func (s *SQLite) syncSQLite() error {
+	if err := s.syncFiles(); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return fmt.Errorf("store: syncing the directory of %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// syncFiles fsyncs the WAL, then the database file.
+func (s *SQLite) syncFiles() error {
 	for _, p := range []string{s.path + "-wal", s.path} {
 		f, err := os.Open(p)
 		if errors.Is(err, fs.ErrNotExist) {
