@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -129,12 +130,34 @@ func stillAt(f *os.File, path string) bool {
 	return err == nil && os.SameFile(a, b)
 }
 
+// tornTail is where the valid records of a segment end and how many bytes
+// after them are not the zeros written ahead (0 when none).
+func tornTail(data []byte, recs []segmentRecord) (off, n int) {
+	off = min(journalHeaderSize, len(data))
+	if len(recs) > 0 {
+		last := recs[len(recs)-1]
+		off = last.off + recordHeaderSize + len(last.payload)
+	}
+	rest := data[off:]
+	end := len(rest)
+	for end > 0 && rest[end-1] == 0 {
+		end--
+	}
+	return off, end
+}
+
 // replayData stores the events of a segment's records, many records per
 // transaction.
 func (s *SQLite) replayData(ctx context.Context, data []byte) error {
 	recs, err := segmentRecords(data)
 	if err != nil {
 		return err
+	}
+	if off, n := tornTail(data, recs); n > 0 {
+		// Normally the write a crash interrupted, never acknowledged; said
+		// aloud because damage reaching the end of a file looks the same.
+		slog.Warn("store: dropped the torn end of a journal segment (a write a crash interrupted)",
+			"offset", off, "bytes", n)
 	}
 	marks, err := s.retainedThrough(ctx)
 	if err != nil {
