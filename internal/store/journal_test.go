@@ -40,10 +40,7 @@ func TestJournalChild(t *testing.T) {
 		t.Skip("run by TestJournalCrash")
 	}
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openAt(t, path)
 	log, err := recording.Open(ctx, st, recording.Options{Writer: "w-crash", Key: childKey, CheckpointEvery: 10_000, CheckpointInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -80,10 +77,7 @@ func TestJournalCrash(t *testing.T) {
 				}
 			}
 			ctx := context.Background()
-			st, err := store.OpenSQLite(ctx, path)
-			if err != nil {
-				t.Fatalf("reopening after the crash: %v", err)
-			}
+			st := openAt(t, path)
 			defer st.Close()
 			evs, err := st.Events(ctx, "w-crash", 1, 0)
 			if err != nil {
@@ -144,10 +138,7 @@ func journaled(t *testing.T, indexed, pending []recording.Stored) (path, seg str
 	t.Helper()
 	ctx := context.Background()
 	src := filepath.Join(t.TempDir(), "live.db")
-	st, err := store.OpenSQLite(ctx, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openAt(t, src)
 	defer st.Close()
 	if len(indexed) > 0 {
 		appendOK(t, st, indexed)
@@ -187,6 +178,16 @@ func copyFile(t *testing.T, from, to string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// openAt opens the SQLite store at path or fails the test.
+func openAt(t *testing.T, path string) *store.SQLite {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatalf("opening %s: %v", path, err)
+	}
+	return st
 }
 
 func appendOK(t *testing.T, st store.Store, evs []recording.Stored) {
@@ -361,10 +362,7 @@ func TestJournalIndexerFails(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "f.db")
-	st, err := store.OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openAt(t, path)
 	raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
@@ -392,10 +390,7 @@ func TestJournalIndexerFails(t *testing.T) {
 	if _, err := raw.Exec(`DROP TRIGGER refuse`); err != nil {
 		t.Fatal(err)
 	}
-	st, err = store.OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
+	st = openAt(t, path)
 	defer st.Close()
 	appendOK(t, st, chain[3:])
 	if got := seqs(t, st, "w-f"); fmt.Sprint(got) != "[1 2 3 4]" {
@@ -410,10 +405,7 @@ func TestJournalWriteFails(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "w.db")
-	st, err := store.OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openAt(t, path)
 	chain := storetest.Chain("w-w", 1, 4)
 	appendOK(t, st, chain[:2])
 	store.BreakJournalForTest(t, st)
@@ -432,10 +424,7 @@ func TestJournalWriteFails(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st, err = store.OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st = openAt(t, path)
 	defer st.Close()
 	if got := seqs(t, st, "w-w"); fmt.Sprint(got) != "[1 2]" {
 		t.Fatalf("after reopening the chain holds %v, want [1 2]", got)
@@ -446,12 +435,8 @@ func TestJournalWriteFails(t *testing.T) {
 // files; the indexed ones are deleted, and Close leaves none.
 func TestJournalSegmentsRoll(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "roll.db")
-	st, err := store.OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openAt(t, path)
 	store.SetSegmentLimitForTest(st, 2048)
 	chain := storetest.Chain("w-roll", 1, 300)
 	for i := 0; i < len(chain); i += 3 {
@@ -479,10 +464,7 @@ func TestJournalSecondProcessSkipsLiveSegment(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "two.db")
-	live, err := store.OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	live := openAt(t, path)
 	defer live.Close()
 	resume := store.PauseIndexerForTest(live)
 	appendOK(t, live, storetest.Chain("w-live", 1, 2))
@@ -571,10 +553,7 @@ func TestJournalReplayKeepsRetentionDeletions(t *testing.T) {
 		VALUES ('w-ret', 4, x'00', 1, x'00', 'k')`); err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.OpenSQLite(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openAt(t, path)
 	defer st.Close()
 	if got := seqs(t, st, "w-ret"); fmt.Sprint(got) != "[5 6]" {
 		t.Fatalf("after replay the chain holds %v, want [5 6]: retention's deletions came back", got)
@@ -588,10 +567,7 @@ func TestJournalPingWhileIndexerFails(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ping.db")
-	st, err := store.OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openAt(t, path)
 	defer st.Close()
 	raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
@@ -636,10 +612,7 @@ func TestJournalKeepsSegmentsAfterSyncFails(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "syncfail.db")
-	st, err := store.OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openAt(t, path)
 	store.SetSegmentLimitForTest(st, 2048)
 	store.FailSyncOnceForTest(st)
 	chain := storetest.Chain("w-sf", 1, 120)
@@ -659,10 +632,7 @@ func TestJournalKeepsSegmentsAfterSyncFails(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Log(err)
 	}
-	st, err = store.OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
+	st = openAt(t, path)
 	defer st.Close()
 	if got := seqs(t, st, "w-sf"); len(got) != len(chain) {
 		t.Fatalf("after reopening the chain holds %d events, want %d", len(got), len(chain))

@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -185,5 +186,30 @@ func TestCachingSha2PinnedKey(t *testing.T) {
 				t.Fatalf("login: %v; want refused", err)
 			}
 		})
+	}
+}
+
+// TestKillTargetFromSession: the connection id that KILL QUERY names
+// comes from inside the (TLS) session, not from the greeting, which
+// travels before TLS where anyone on the path could set it to another
+// connection's id. This upstream's greeting says one id and its session
+// another (7).
+func TestKillTargetFromSession(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res := &config.Resource{Name: "my-sha2", Type: "mysql", Address: startSha2Upstream(t, true),
+		Username: "sha2user", Password: "sha2pass", UpstreamTLS: config.UpstreamTLS{Mode: "require"}}
+	up, err := dialUpstream(ctx, res, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	greeting := up.GetConnectionID()
+	_, id, err := readSessionStart(up)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != 7 || greeting == 7 {
+		t.Fatalf("session id %d, greeting id %d; want the session's 7, apart from the greeting's", id, greeting)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -55,24 +56,33 @@ func (c *conn) connectUpstream() bool {
 // interrupt.go) from inside the session: the greeting's id arrives before
 // TLS, where anyone on the path could change it to another connection's.
 func (c *conn) checkUpstreamMode() bool {
-	r, err := c.up.Execute("SELECT @@SESSION.sql_mode, CONNECTION_ID()")
-	if err != nil || r.Resultset == nil || len(r.Values) != 1 || len(r.Fields) != 2 {
-		c.fail(erUnknown, "HY000", "countersign could not read the upstream's sql_mode; try again")
+	mode, id, err := readSessionStart(c.up)
+	if err != nil {
+		c.fail(erUnknown, "HY000", "countersign could not read the upstream's "+err.Error()+"; try again")
 		return false
 	}
-	id, err := r.GetUint(0, 1)
-	if err != nil || id == 0 || id > math.MaxUint32 {
-		c.fail(erUnknown, "HY000", "countersign could not read the upstream's connection id; try again")
-		return false
-	}
-	c.up.id = uint32(id)
-	mode, _ := r.GetString(0, 0)
+	c.up.id = id
 	if !sqlkind.MySQLSafeSQLMode(mode) {
 		c.fail(erUnknown, "HY000", fmt.Sprintf(
 			"resource %q runs with sql_mode %q, which changes how statements are quoted (ANSI_QUOTES, NO_BACKSLASH_ESCAPES, ...); countersign refuses it: ask an admin to change the server's default sql_mode", c.res.Name, mode))
 		return false
 	}
 	return true
+}
+
+// readSessionStart reads the session's sql_mode and connection id; the
+// error names what could not be read.
+func readSessionStart(up *upstream) (mode string, id uint32, err error) {
+	r, err := up.Execute("SELECT @@SESSION.sql_mode, CONNECTION_ID()")
+	if err != nil || r.Resultset == nil || len(r.Values) != 1 || len(r.Fields) != 2 {
+		return "", 0, errors.New("sql_mode")
+	}
+	n, err := r.GetUint(0, 1)
+	if err != nil || n == 0 || n > math.MaxUint32 {
+		return "", 0, errors.New("connection id")
+	}
+	mode, _ = r.GetString(0, 0)
+	return mode, uint32(n), nil
 }
 
 // plaintextPluginRefusal says why a login without TLS must not go on with
