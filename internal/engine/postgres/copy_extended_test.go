@@ -15,8 +15,10 @@ import (
 // and attacks the matching of responses to requests around it: PostgreSQL
 // ignores a Sync it reads in COPY mode, answers it when the COPY never
 // started, and skips to the next Sync when the COPY fails. Every case ends
-// in step (a query after it gets its own answer) or ends the session; the
-// rows stored are exactly the ones each case says.
+// in step (a query after it gets its own answer) or ends the session (only
+// a message the upstream would take for a broken COPY: a Sync or any
+// command in the data); the rows stored are exactly the ones each case
+// says.
 func TestCopyInExtended(t *testing.T) {
 	t.Parallel()
 	ev := newEnv(t, nil)
@@ -61,15 +63,17 @@ func TestCopyInExtended(t *testing.T) {
 		{"Flush instead of Sync", execCopy(copyText, &pgproto3.Flush{}), cat(data("3"), one(done, sync)), "", false, 1, 0},
 		{"two Syncs before the data", execCopy(copyText, sync, sync), cat(data("4"), one(done, sync)), "", false, 1, 0},
 		{"everything at once", cat(execCopy(copyText, sync), data("5"), one(done, sync)), nil, "", false, 1, 0},
-		// A COPY that fails after it started leaves open whether the
-		// upstream read the Sync before the data in COPY mode or failed
-		// first and answers it (TestCopyInExtendedFailsBeforeReading).
-		{"CopyFail after a Sync", execCopy(copyText, sync), cat(data("6"), one(&pgproto3.CopyFail{Message: "client gave up"}, sync)), "08P01", true, 0, 0},
-		{"bad data after a Sync", execCopy(copyText, sync), cat(data("7", "x"), one(done, sync)), "08P01", true, 0, 0},
+		// The Sync behind the Execute never reached the upstream, so it
+		// skips to the one after the data, as PostgreSQL does for libpq.
+		{"CopyFail after a Sync", execCopy(copyText, sync), cat(data("6"), one(&pgproto3.CopyFail{Message: "client gave up"}, sync)), "57014", false, 0, 0},
+		{"bad data after a Sync", execCopy(copyText, sync), cat(data("7", "x"), one(done, sync)), "22P02", false, 0, 0},
+		{"bad data after two Syncs", execCopy(copyText, sync, sync), cat(data("7", "x"), one(done, sync)), "22P02", false, 0, 0},
 		{"CopyFail after a Flush", execCopy(copyText, &pgproto3.Flush{}), cat(data("6"), one(&pgproto3.CopyFail{Message: "client gave up"}, sync)), "57014", false, 0, 0},
 		{"bad data after a Flush, the Sync after CopyDone ends it", execCopy(copyText, &pgproto3.Flush{}), cat(data("7", "x"), one(done, sync)), "22P02", false, 0, 0},
 		{"the COPY never starts: the Sync behind it is answered", execCopy("COPY cx_missing_table FROM STDIN", sync), nil, "42P01", false, 0, 0},
+		{"the COPY never starts: two Syncs, two answers", execCopy("COPY cx_missing_table FROM STDIN", sync, sync), nil, "42P01", false, 0, 1},
 		{"everything at once, the COPY never starts", cat(execCopy("COPY cx_missing_table FROM STDIN", sync), data("10"), one(done, sync)), nil, "42P01", false, 0, 1},
+		{"everything at once, bad data", cat(execCopy(copyText, sync), data("10", "x"), one(done, sync)), nil, "22P02", false, 0, 0},
 		{"a row limit on the Execute", one(&pgproto3.Parse{Query: copyText}, &pgproto3.Bind{}, &pgproto3.Execute{MaxRows: 1}, sync), cat(data("11", "12"), one(done, sync)), "", false, 2, 0},
 		{"the portal executed again after its data", execCopy(copyText, &pgproto3.Flush{}), cat(data("13"), one(done, &pgproto3.Execute{}, sync)), "55000", false, 0, 0},
 		{"Sync in the data", execCopy(copyText, sync), cat(data("8"), one(sync, done, sync)), "08P01", true, 0, 0},

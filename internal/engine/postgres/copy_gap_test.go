@@ -16,9 +16,16 @@ import (
 // protocol stream, so a test can send what no driver would.
 func rawSession(t *testing.T, ev *env) (*pgproto3.Frontend, func()) {
 	t.Helper()
+	return rawSessionTo(t, ev.url("pg-test", "require"))
+}
+
+// rawSessionTo is rawSession on any connection string: another resource
+// of the gateway, or PostgreSQL itself to compare with.
+func rawSessionTo(t *testing.T, url string) (*pgproto3.Frontend, func()) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pc, err := pgconn.Connect(ctx, ev.url("pg-test", "require"))
+	pc, err := pgconn.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,17 +128,14 @@
 // Sync, so the queue follows the COPY closely. Through the simple
 // protocol a Sync, or anything expecting a response, sent during the COPY
 // ends the session. Through the extended protocol (libpq's PQexecParams,
-// tokio-postgres's copy_in) the Syncs the client sends behind the Execute
-// before any data are ghosts: dropped from the queue if the upstream
-// starts the COPY, answered if it refuses to; a Sync after data, or any
-// message but COPY data, Flush and Sync before CopyDone or CopyFail, ends
-// the session, because whether the upstream would answer it depends on
-// where in the data the COPY fails. For the same reason a COPY that fails
-// after it started ends the session when the client sent a Sync before
-// its data (libpq does): PostgreSQL answers that Sync if the COPY failed
-// before reading it (COPY into a view, FREEZE, a statement trigger) and
-// ignores it otherwise, and nothing on the wire tells which. A client
-// that sends Flush there instead keeps its session.
+// tokio-postgres's copy_in) a Sync the client sends behind the Execute
+// before any data is held back, and the client loop reads no further,
+// until the upstream answers the Execute: dropped if the COPY starts (the
+// upstream would ignore it), sent if it does not (the upstream answers
+// it). The upstream thus sees only the Sync after CopyDone or CopyFail, so
+// a COPY that fails in its data is an error the session survives, as on
+// PostgreSQL. A Sync after data, or any message but COPY data, Flush and
+// Sync before CopyDone or CopyFail, ends the session (copyin.go).
 //
 // After an error in the extended protocol PostgreSQL skips every message
 // up to Sync, a simple Query or FunctionCall included, so the queue skips

@@ -128,9 +128,9 @@ func (c *conn) onExecute(m *pgproto3.Execute) bool {
 		return false
 	}
 	if class.CopyIn {
-		// Syncs behind it are ignored by the upstream once the COPY starts
-		// (queue.pushSync).
-		c.q.startCopyExec()
+		// A Sync behind it is held back until the upstream answers it
+		// (queue.pushSync, conn.syncFate).
+		c.q.startCopyExec(op)
 		c.copyExec = true
 	}
 	c.afterForward(op, stmts, false)

@@ -154,12 +154,16 @@ func (c *conn) onQuery(m *pgproto3.Query) bool {
 }
 
 func (c *conn) onSync(m *pgproto3.Sync) bool {
-	switch c.q.pushSync() {
-	case syncRefused:
+	fate, ok := c.syncFate()
+	switch {
+	case !ok:
+		return false
+	case fate == syncRefused:
 		c.fail(codeProtocolViolation, "Sync received during COPY FROM STDIN; send the data, then CopyDone or CopyFail")
 		return false
-	case syncIgnored:
-		return c.send(m) && c.flushUpstream() == nil
+	case fate == syncDropped:
+		// Nothing to flush, and no refresh: the upstream is in COPY mode.
+		return true
 	}
 	if !c.send(m) {
 		return false
@@ -169,23 +173,6 @@ func (c *conn) onSync(m *pgproto3.Sync) bool {
 		c.injectRefresh()
 	}
 	return c.flushUpstream() == nil
-}
-
-// copyExecMessage checks a message sent during an extended-protocol COPY
-// FROM STDIN: the upstream reads only COPY messages then (it ignores Flush
-// and Sync), and ends the COPY with an error on anything else, after which
-// the queue would not match its answers.
-func (c *conn) copyExecMessage(msg pgproto3.FrontendMessage) bool {
-	if !c.q.inCopyExec() {
-		c.copyExec = false // the upstream did not start it, or ended it
-		return true
-	}
-	switch msg.(type) {
-	case *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail, *pgproto3.Sync, *pgproto3.Flush, *pgproto3.Terminate:
-		return true
-	}
-	c.fail(codeProtocolViolation, fmt.Sprintf("%T received during COPY FROM STDIN; send the data, then CopyDone or CopyFail, then Sync", msg))
-	return false
 }
 
 func (c *conn) onFunctionCall(m *pgproto3.FunctionCall) bool {

@@ -33,9 +33,8 @@ type pending struct {
 	simple  bool
 	refresh *refresh // pendRefresh
 	// copyIn marks the Execute of a COPY ... FROM STDIN (extended
-	// protocol); ghost marks a Sync the client sent behind it before any
-	// COPY data, which the upstream ignores if the COPY starts.
-	copyIn, ghost bool
+	// protocol): the upstream may answer it with CopyInResponse.
+	copyIn bool
 	// st: the statement of a Parse or a statement Describe; portal: of a
 	// portal Describe. The relay records failures and descriptions there.
 	st     *stmt
@@ -49,37 +48,39 @@ type queue struct {
 	mu    sync.Mutex
 	items []pending
 	head  int // items[head:] are queued
-	// inCopy is set while the upstream reads COPY data (a simple Query's
-	// COPY ... FROM STDIN): PostgreSQL ignores Sync then, so none may be
-	// queued. Under mu, with items, so that the client loop and the relay
-	// agree on which Syncs came first.
+	// inCopy is set while the upstream reads the COPY data of the head, a
+	// simple Query's COPY ... FROM STDIN: PostgreSQL ignores Sync then, so
+	// none may be queued. Under mu, with items, so that the client loop and
+	// the relay agree on which Syncs came first.
 	inCopy bool
-	// copyExec is set from the client's Execute of a COPY FROM STDIN
-	// (extended protocol) until its CopyDone or CopyFail, or until the
-	// upstream refuses to start it; copyData once COPY data was sent.
-	// PostgreSQL ignores a Sync read in COPY mode, so a Sync before the
-	// data is a ghost (answered only if the COPY does not start) and one
-	// after data is refused: whether the upstream would answer it depends
-	// on where in the data it fails.
-	copyExec, copyData bool
-	// copySyncs counts the client's Syncs sent upstream while the upstream
-	// was in the started extended COPY, before data (syncIgnored).
-	copySyncs int
+	// copyOp is the Execute of the client's extended-protocol COPY FROM
+	// STDIN, from that Execute until the client's CopyDone or CopyFail, or
+	// until the Execute leaves the queue (the COPY failed, or never
+	// started). copyStarted: the upstream answered it with CopyInResponse;
+	// copyData: the client sent data for it.
+	copyOp                *operation
+	copyStarted, copyData bool
+	// fate is where the client loop, holding back a Sync, waits for the
+	// upstream's answer to copyOp: true once the COPY started, false when
+	// it will not start. Buffered, sent at most once.
+	fate chan bool
 }
 
 // syncFate is what becomes of a client's Sync.
 type syncFate uint8
 
 const (
-	syncQueued  syncFate = iota // answered by ReadyForQuery
-	syncIgnored                 // the upstream is reading COPY data and ignores it
+	syncQueued  syncFate = iota // sent upstream, answered by ReadyForQuery
+	syncDropped                 // never sent: the upstream reads COPY data and would ignore it
+	syncHeld                    // not sent yet: its fate depends on whether the COPY starts
 	syncRefused                 // ambiguous: the session must end
 )
 
-// enterCopy notes that the upstream now reads COPY data for the head. It
-// fails when the client has sent anything since that expects a response:
-// PostgreSQL ignores a Sync in COPY mode and ends the session on anything
-// else, so the queue would no longer match the upstream's responses.
+// enterCopy notes that the upstream now reads COPY data for the head, a
+// simple Query. It fails when the client has sent anything since that
+// expects a response: PostgreSQL ignores a Sync in COPY mode and ends the
+// COPY on anything else, so the queue would no longer match the upstream's
+// responses.
 func (q *queue) enterCopy() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -91,17 +92,17 @@ func (q *queue) enterCopy() bool {
 }
 
 // startCopyExec notes the client's Execute of a COPY FROM STDIN.
-func (q *queue) startCopyExec() {
+func (q *queue) startCopyExec(op *operation) {
 	q.mu.Lock()
-	q.copyExec, q.copyData = true, false
+	q.copyOp, q.copyStarted, q.copyData, q.fate = op, false, false, nil
 	q.mu.Unlock()
 }
 
-// copyDataSent notes COPY data from the client; false when the client is
+// copyDataSent notes COPY data from the client; nothing when the client is
 // not in an extended-protocol COPY (a simple Query's COPY needs no note).
 func (q *queue) copyDataSent() {
 	q.mu.Lock()
-	if q.copyExec {
+	if q.copyOp != nil {
 		q.copyData = true
 	}
 	q.mu.Unlock()
@@ -112,95 +113,71 @@ func (q *queue) copyDataSent() {
 func (q *queue) inCopyExec() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.copyExec
+	return q.copyOp != nil
 }
 
-// enterCopyExec notes that the upstream started the head's extended COPY:
-// the ghost Syncs queued behind it will not be answered, unless the COPY
-// fails before reading them; it returns how many it dropped. Anything
-// else queued was sent after the client's CopyDone or CopyFail (the
-// client loop allows nothing else during the COPY), so it stays; it fails
-// when a ghost follows it, which the client loop cannot produce.
-func (q *queue) enterCopyExec() (dropped int, ok bool) {
+// enterCopyExec notes that the upstream started op's COPY: the client's
+// Syncs from now until its CopyDone or CopyFail are dropped, and one the
+// client loop holds back is released. It fails when the client is still in
+// that COPY and something is queued behind it, which the client loop
+// cannot produce (it queues nothing while copyOp is set).
+func (q *queue) enterCopyExec(op *operation) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	rest := q.items[q.head+1:]
-	n := 0
-	for n < len(rest) && rest[n].ghost {
-		n++
+	if q.copyOp != op {
+		return true // the client already ended its data
 	}
-	later := false // the client's copyExec is another Execute's
-	for _, p := range rest[n:] {
-		if p.ghost {
-			return n, false
-		}
-		later = later || (p.kind == pendExecute && p.copyIn)
+	if len(q.items)-q.head > 1 {
+		return false
 	}
-	kept := copy(rest, rest[n:])
-	clear(rest[kept:])
-	q.items = q.items[:q.head+1+kept]
-	// False when the client already ended its data; false too when it has
-	// sent a later COPY's Execute, whose Syncs the upstream answers if that
-	// one does not start, so they must be queued as ghosts.
-	q.inCopy = q.copyExec && !later
-	q.copySyncs = 0
-	return n, true
+	q.copyStarted = true
+	q.settle(true)
+	return true
 }
 
-// syncsReadable reports whether the upstream may have answered Syncs the
-// queue dropped or never held for the head's started extended COPY: it
-// reads them in COPY mode, but a COPY that fails before its first read
-// (COPY into a view, FREEZE, a statement trigger) leaves it skipping to the
-// first of them, and then it answers every one.
-func (q *queue) syncsReadable(dropped int) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return dropped > 0 || q.copySyncs > 0
-}
-
-// copyNotStarted notes that the upstream refused the head's extended COPY
-// before reading data: its ghost Syncs are real Syncs after all. Those of
-// a later COPY's Execute stay ghosts, and the client's COPY state is that
-// Execute's.
-func (q *queue) copyNotStarted() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for i := q.head + 1; i < len(q.items); i++ {
-		if p := q.items[i]; p.kind == pendExecute && p.copyIn {
-			return
-		}
-		q.items[i].ghost = false
+// settle tells the client loop, if it holds a Sync back, whether copyOp's
+// COPY started. Under mu.
+func (q *queue) settle(started bool) {
+	if q.fate != nil {
+		q.fate <- started
+		q.fate = nil
 	}
-	q.copyExec, q.copyData = false, false
 }
 
-// leaveCopy ends COPY mode: the client sent CopyDone or CopyFail, or the
-// upstream ended the COPY.
+// leaveCopy ends COPY mode: the client sent CopyDone or CopyFail.
 func (q *queue) leaveCopy() {
 	q.mu.Lock()
-	q.inCopy, q.copyExec, q.copyData = false, false, false
+	q.inCopy = false
+	q.copyOp, q.copyStarted, q.copyData, q.fate = nil, false, false, nil
 	q.mu.Unlock()
 }
 
-// pushSync queues a Sync's ReadyForQuery, unless the upstream will ignore
-// the Sync or the session cannot know whether it will.
-func (q *queue) pushSync() syncFate {
+// pushSync queues a Sync's ReadyForQuery, unless the upstream must not see
+// the Sync. During the client's extended COPY a Sync before any data is
+// held back until the upstream answers the Execute (the returned channel
+// says how), then dropped if the COPY started (the upstream would have
+// ignored it) and sent if it did not (the upstream answers it): so the
+// upstream never reads a Sync whose answer depends on where the COPY
+// fails. A Sync after data is refused: the client loop cannot hold the
+// data back.
+func (q *queue) pushSync() (syncFate, <-chan bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	switch {
-	case q.copyExec && q.copyData:
-		return syncRefused
-	case q.copyExec && q.inCopy:
-		q.copySyncs++
-		return syncIgnored
-	case q.copyExec:
-		q.items = append(q.items, pending{kind: pendSync, ghost: true})
-		return syncQueued
+	case q.copyOp != nil && q.copyData:
+		return syncRefused, nil
+	case q.copyOp != nil && q.copyStarted:
+		return syncDropped, nil
+	case q.copyOp != nil:
+		if q.fate == nil {
+			q.fate = make(chan bool, 1)
+		}
+		return syncHeld, q.fate
 	case q.inCopy:
-		return syncRefused
+		return syncRefused, nil
 	}
 	q.items = append(q.items, pending{kind: pendSync})
-	return syncQueued
+	return syncQueued, nil
 }
 
 func (q *queue) push(p pending) {
@@ -227,6 +204,14 @@ func (q *queue) pop() (pending, bool) {
 	p := q.items[q.head]
 	q.items[q.head] = pending{}
 	q.head++
+	// A COPY ends with the answer to what started it. The client's
+	// extended COPY whose Execute leaves the queue failed or never started:
+	// the client's Syncs reach the upstream again.
+	q.inCopy = false
+	if p.op != nil && p.op == q.copyOp {
+		q.copyOp, q.copyStarted, q.copyData = nil, false, false
+		q.settle(false)
+	}
 	if q.head == len(q.items) {
 		q.head = 0
 		q.items = q.items[:0]

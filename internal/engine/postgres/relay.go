@@ -20,15 +20,10 @@ const clientFlushBytes = 32 << 10
 // filter, swaps in the gateway's error for a refused operation, keeps the
 // session state and ends each operation with Guard.Done.
 type relayState struct {
-	out     []byte
-	batch   []*operation // operations ended since the last ReadyForQuery
-	txWas   byte         // status at the last ReadyForQuery
-	failed  string       // SQLSTATE of an error since the last ReadyForQuery
-	copying bool         // the upstream entered COPY mode since the last ReadyForQuery
-	// copyOp is the operation of the extended COPY the upstream started
-	// last, ghosts the Syncs the queue dropped then.
-	copyOp *operation
-	ghosts int
+	out    []byte
+	batch  []*operation // operations ended since the last ReadyForQuery
+	txWas  byte         // status at the last ReadyForQuery
+	failed string       // SQLSTATE of an error since the last ReadyForQuery
 }
 
 func (c *conn) relay() {
@@ -80,8 +75,6 @@ func (r *relayState) pass(m pgproto3.BackendMessage) *startupErr {
 }
 
 var errDesync = &startupErr{codeProtocolViolation, "countersign lost step with the upstream's responses; the session is closed, reconnect to continue"}
-
-var errCopySyncs = &startupErr{codeProtocolViolation, "COPY FROM STDIN failed after it started, and the Sync sent behind its Execute before the data may or may not be answered by the server, so the session is closed; reconnect, and send COPY data without a Sync before it (or use the simple query protocol)"}
 
 // onBackend handles one upstream message.
 func (c *conn) onBackend(r *relayState, msg pgproto3.BackendMessage) *startupErr {
@@ -164,15 +157,13 @@ func (c *conn) onBackend(r *relayState, msg pgproto3.BackendMessage) *startupErr
 		case head.kind == pendQuery:
 			started = c.q.enterCopy()
 		case head.kind == pendExecute && head.copyIn:
-			r.ghosts, started = c.q.enterCopyExec()
-			r.copyOp = head.op
+			started = c.q.enterCopyExec(head.op)
 		default:
 			return errDesync // not a COPY FROM STDIN the gateway decided
 		}
 		if !started {
 			return &startupErr{codeProtocolViolation, "messages other than COPY data were sent behind COPY FROM STDIN before it started; the session is closed"}
 		}
-		r.copying = true
 	case *pgproto3.CopyOutResponse, *pgproto3.CopyDone, *pgproto3.FunctionCallResponse:
 		if err := c.beforeResult(head, ok); err != nil {
 			return err
@@ -251,25 +242,10 @@ func (c *conn) onUpstreamError(r *relayState, head pending, ok bool, m *pgproto3
 			return err
 		}
 		head.op.errCode = m.Code
-		if head.copyIn {
-			// Not started: the Syncs behind it are answered. Failed in
-			// the data: the upstream now skips to the client's next Sync.
-			started := r.copying && r.copyOp == head.op
-			if started && c.q.syncsReadable(r.ghosts) {
-				// Whether the upstream read the Syncs sent before the data
-				// in COPY mode, or failed first and answers each of them,
-				// the gateway cannot tell: answers would be matched to the
-				// wrong requests.
-				return errCopySyncs
-			}
-			if started {
-				c.q.leaveCopy()
-			} else {
-				c.q.copyNotStarted()
-			}
-		}
 		r.batch = append(r.batch, head.op)
 	}
+	// Popping a COPY's Execute releases the Sync the client loop holds
+	// back for it, if any (queue.pop): the upstream skips to that Sync.
 	c.q.pop()
 	c.skipToSync(r, m.Code)
 	return r.pass(msg)
@@ -314,10 +290,6 @@ func (c *conn) onReady(r *relayState, m *pgproto3.ReadyForQuery) *startupErr {
 		if p.kind == pendSync || p.kind == pendQuery || p.kind == pendFunc || (p.kind == pendRefusal && p.simple) {
 			break
 		}
-	}
-	if r.copying {
-		r.copying, r.copyOp, r.ghosts = false, nil, 0
-		c.q.leaveCopy()
 	}
 	c.state.tx.Store(uint32(m.TxStatus))
 	c.finishBatch(r, m.TxStatus)
