@@ -97,6 +97,9 @@ type segment struct {
 	// written ahead so that a record's write overwrites allocated blocks
 	// and its fdatasync need not commit the file system's journal.
 	zeroed int64
+	// key sums the segment's records (journal_format.go: a record valid
+	// for this segment cannot be forged by a user's text).
+	key frameKey
 
 	// Under journal.qmu.
 	pending int  // records queued, not yet indexed
@@ -177,6 +180,7 @@ func (j *journal) append(ctx context.Context, s *SQLite, events []recording.Stor
 		return err
 	}
 	seg := j.seg
+	sumRecord(j.buf, seg.key) // the sum depends on the segment roll chose
 	if err := j.write(seg, j.buf); err != nil {
 		return err
 	}
@@ -386,10 +390,11 @@ func (j *journal) newSegment() (*segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg := &segment{f: f, fd: int(f.Fd()), path: path, size: int64(journalHeaderSize), zeroed: int64(journalHeaderSize)}
+	header, key := appendHeader(make([]byte, 0, journalHeaderSize))
+	seg := &segment{f: f, fd: int(f.Fd()), path: path, size: int64(len(header)), zeroed: int64(len(header)), key: key}
 	err = syscall.Flock(seg.fd, syscall.LOCK_EX|syscall.LOCK_NB)
 	if err == nil {
-		_, err = f.WriteAt([]byte(journalMagic), 0)
+		_, err = f.WriteAt(header, 0)
 	}
 	if err == nil {
 		err = seg.zeroAhead(seg.size)

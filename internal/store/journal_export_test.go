@@ -19,17 +19,51 @@ func PauseIndexerForTest(st Store) (resume func()) {
 }
 
 // SegmentRecordForTest is one journal record holding events, framed as
-// AppendEvents writes it.
-func SegmentRecordForTest(t testing.TB, events []recording.Stored) []byte {
-	rec, err := appendRecord(nil, events)
+// AppendEvents writes it into the segment file at seg (whose header holds
+// the nonce the record's sum covers).
+func SegmentRecordForTest(t testing.TB, seg string, events []recording.Stored) []byte {
+	data, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rec
+	_, key, err := readHeader(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return frameRecord(t, nil, events, key)
 }
 
-// SegmentHeaderForTest is the header every segment file starts with.
-func SegmentHeaderForTest() []byte { return []byte(journalMagic) }
+// FrameForTest is one record holding events, summed as in a segment whose
+// header holds nonce; a nil nonce frames it as a version-1 segment does.
+func FrameForTest(t testing.TB, events []recording.Stored, nonce []byte) []byte {
+	key := frameKey(0)
+	if nonce != nil {
+		key = keyOf(nonce)
+	}
+	return frameRecord(t, nil, events, key)
+}
+
+// frameRecord appends one record holding events, summed with key, to dst.
+func frameRecord(t testing.TB, dst []byte, events []recording.Stored, key frameKey) []byte {
+	start := len(dst)
+	dst, err := appendRecord(dst, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sumRecord(dst[start:], key)
+	return dst
+}
+
+// SegmentHeaderForTest is a header of the segments this build writes,
+// with a fresh nonce.
+func SegmentHeaderForTest() []byte {
+	h, _ := appendHeader(nil)
+	return h
+}
+
+// SegmentHeaderV1ForTest is the header of a version-1 segment (an older
+// build's, which had no nonce).
+func SegmentHeaderV1ForTest() []byte { return []byte(journalMagicV1) }
 
 // JournalDirForTest is the journal directory of the SQLite file at path.
 func JournalDirForTest(path string) string { return journalDir(path) }

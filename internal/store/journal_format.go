@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,13 +14,37 @@ import (
 // The journal's file format (journal.go says why it exists).
 //
 //	segment = header record*
-//	header  = "CSJRNL" u16le(version = 1)                 8 bytes
-//	record  = u32le(len) u32le(CRC-32C(payload)) payload  one AppendEvents call
+//	header  = "CSJRNL" u16le(version = 2) nonce           24 bytes
+//	record  = u32le(len) u32le(sum) payload               one AppendEvents call
+//	sum     = CRC-32C(nonce || payload)
 //	payload = uvarint(n) event{n}
 //	event   = str(writer) varint(seq) varint(time) str(type) str(session)
 //	          str(resource) str(actor) bytes(data) bytes(prev_hash) bytes(hash)
 //	str     = uvarint(len) byte{len}
 //	bytes   = uvarint(len+1) byte{len}, or uvarint(0) for nil
+//
+// nonce is 16 bytes from crypto/rand, fresh for each segment. Version 1
+// (a journal an older build left) has an 8-byte header without a nonce
+// and sum = CRC-32C(payload); replay still reads it.
+//
+// The nonce is there because a payload holds text users send (statements
+// end up in events' data), and replay tells a torn tail from damage in the
+// middle by whether a valid record follows a bad one (segmentRecords): with
+// sum = CRC-32C(payload), a user could embed a whole valid record in their
+// own text, and a crash tearing the record that holds it would then keep
+// the store from opening until an operator repaired the file. With the
+// nonce in the sum, a frame is valid only for the segment it was written
+// for: a forger who cannot read the segment file must guess the sum. That
+// suffices because the sum is an affine function of the 32-bit CRC state
+// after the nonce (crc32.Update(frameKey, payload)): the key is uniform
+// and secret, and for a given payload each key gives a different sum, so
+// each embedded guess passes with probability 2^-32, no better than a
+// random frame (a record stuffed with k guesses: k*2^-32, and only if a
+// crash then tears that very record after them). A frame that does pass
+// merely makes replay refuse to open the store (the version-1 behaviour):
+// it can neither hide nor add an acknowledged record. A longer nonce would
+// not lower those odds, only a longer sum would. The nonce is never
+// logged: the file (0600, in a 0700 directory) is the only place it is.
 //
 // time is unix nanoseconds as SQLite stores it (toNanos: 0 is the zero
 // time), so an event read back from the journal is the event SQLite would
@@ -27,8 +52,14 @@ import (
 // byte slices stay apart, so the insert binds exactly what it bound when
 // SQLite was the durable medium.
 const (
-	journalMagic      = "CSJRNL\x01\x00"
-	journalHeaderSize = len(journalMagic)
+	// journalMagic starts every segment this build writes (version 2).
+	journalMagic   = "CSJRNL\x02\x00"
+	journalMagicV1 = "CSJRNL\x01\x00"
+	magicSize      = len(journalMagic)
+	nonceSize      = 16
+	// journalHeaderSize is the size of the header this build writes; a
+	// version-1 header is magicSize bytes.
+	journalHeaderSize = magicSize + nonceSize
 	recordHeaderSize  = 8
 	// maxRecordPayload bounds a record's length field: a reader never
 	// believes a longer one (a corrupt length would otherwise make it
@@ -39,7 +70,28 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// appendRecord appends one framed record holding events to dst.
+// frameKey is the CRC-32C of a segment's nonce: a record's sum is
+// crc32.Update(key, payload), which is CRC-32C(nonce || payload) without
+// hashing the nonce again for every record. A version-1 segment's key is
+// 0, which makes the sum CRC-32C(payload).
+type frameKey uint32
+
+func keyOf(nonce []byte) frameKey { return frameKey(crc32.Checksum(nonce, castagnoli)) }
+
+// appendHeader appends a new segment's header, with a fresh nonce, and
+// returns the key its records are summed with.
+func appendHeader(dst []byte) ([]byte, frameKey) {
+	start := len(dst)
+	dst = append(dst, journalMagic...)
+	dst = append(dst, make([]byte, nonceSize)...)
+	nonce := dst[start+magicSize:]
+	_, _ = rand.Read(nonce) // never fails (crypto/rand's contract since Go 1.24)
+	return dst, keyOf(nonce)
+}
+
+// appendRecord appends one record holding events to dst, its sum left
+// zero: the sum depends on the segment the record goes to, which is
+// chosen once the record's length is known (sumRecord).
 func appendRecord(dst []byte, events []recording.Stored) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, make([]byte, recordHeaderSize)...)
@@ -55,8 +107,13 @@ func appendRecord(dst []byte, events []recording.Stored) ([]byte, error) {
 		return dst[:start], fmt.Errorf("store: a batch of %d events is %d bytes, more than a journal record holds (%d)", len(events), len(payload), maxRecordPayload)
 	}
 	binary.LittleEndian.PutUint32(dst[start:], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(dst[start+4:], crc32.Checksum(payload, castagnoli))
 	return dst, nil
+}
+
+// sumRecord sets the sum of rec, one record appendRecord framed, for a
+// segment whose records are summed with key.
+func sumRecord(rec []byte, key frameKey) {
+	binary.LittleEndian.PutUint32(rec[4:], crc32.Update(uint32(key), castagnoli, rec[recordHeaderSize:]))
 }
 
 func appendEvent(dst []byte, e *recording.Stored) ([]byte, error) {
@@ -93,9 +150,10 @@ func appendBytes(dst, b []byte) []byte {
 // its length, or its CRC does not match.
 var errTorn = errors.New("torn or corrupt record")
 
-// readRecord reads the record at the start of b: its payload (a sub-slice
-// of b) and the record's whole size. errTorn if there is no valid record.
-func readRecord(b []byte) (payload []byte, size int, err error) {
+// readRecord reads the record at the start of b, in a segment whose
+// records are summed with key: its payload (a sub-slice of b) and the
+// record's whole size. errTorn if there is no valid record.
+func readRecord(b []byte, key frameKey) (payload []byte, size int, err error) {
 	if len(b) < recordHeaderSize {
 		return nil, 0, errTorn
 	}
@@ -104,7 +162,7 @@ func readRecord(b []byte) (payload []byte, size int, err error) {
 		return nil, 0, errTorn
 	}
 	payload = b[recordHeaderSize : recordHeaderSize+int(n)]
-	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+	if crc32.Update(uint32(key), castagnoli, payload) != binary.LittleEndian.Uint32(b[4:]) {
 		return nil, 0, errTorn
 	}
 	return payload, recordHeaderSize + int(n), nil
@@ -214,25 +272,18 @@ func (d *decoder) bytes() []byte {
 // with no valid record after it is a write the crash interrupted, whose
 // caller was never told it succeeded. A bad record followed by a valid one
 // is corruption, reported with its offset: the records after it were
-// acknowledged, so they are neither dropped nor read past a hole.
+// acknowledged, so they are neither dropped nor read past a hole. (Only a
+// record summed with the segment's key counts as valid: journal_format's
+// top comment says why a user's text cannot pass for one.)
 func segmentRecords(data []byte) (recs []segmentRecord, err error) {
-	if len(data) < journalHeaderSize {
-		// Created, and the crash came before its header was written.
-		if isPrefixOrZero(data, journalMagic) {
-			return nil, nil
-		}
-		return nil, errors.New("not a countersign journal segment (short header)")
+	start, key, err := readHeader(data)
+	if err != nil {
+		return nil, err
 	}
-	if string(data[:journalHeaderSize]) != journalMagic {
-		if isPrefixOrZero(data[:journalHeaderSize], journalMagic) && allZero(data[journalHeaderSize:]) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("not a countersign journal segment of a version this build reads (header %q)", data[:journalHeaderSize])
-	}
-	for off := journalHeaderSize; off < len(data); {
-		p, n, err := readRecord(data[off:])
+	for off := start; off < len(data); {
+		p, n, err := readRecord(data[off:], key)
 		if err != nil {
-			if at := validRecordAfter(data, off+1); at >= 0 {
+			if at := validRecordAfter(data, off+1, key); at >= 0 {
 				return nil, fmt.Errorf("the record at offset %d is corrupt and a valid record follows at offset %d", off, at)
 			}
 			return recs, nil // torn tail
@@ -243,17 +294,38 @@ func segmentRecords(data []byte) (recs []segmentRecord, err error) {
 	return recs, nil
 }
 
+// readHeader reads a segment's header: where its records start and the
+// key they are summed with. A segment whose header never reached the disk
+// whole (the crash came while it was being created) holds no record: its
+// records start at its end.
+func readHeader(data []byte) (start int, key frameKey, err error) {
+	magic := data[:min(len(data), magicSize)]
+	switch {
+	case string(magic) == journalMagicV1:
+		return magicSize, 0, nil
+	case string(magic) == journalMagic && len(data) >= journalHeaderSize:
+		return journalHeaderSize, keyOf(data[magicSize:journalHeaderSize]), nil
+	case string(magic) == journalMagic:
+		return len(data), 0, nil // the nonce cut short
+	case (isPrefixOrZero(magic, journalMagic) || isPrefixOrZero(magic, journalMagicV1)) && allZero(data[len(magic):]):
+		return len(data), 0, nil
+	case len(data) < magicSize:
+		return 0, 0, errors.New("not a countersign journal segment (short header)")
+	}
+	return 0, 0, fmt.Errorf("not a countersign journal segment of a version this build reads (header %q)", magic)
+}
+
 // segmentRecord is a valid record of a segment and its offset in the file.
 type segmentRecord struct {
 	off     int
 	payload []byte
 }
 
-// validRecordAfter is the offset of the first valid record at or after
-// from, or -1.
-func validRecordAfter(data []byte, from int) int {
+// validRecordAfter is the offset of the first record at or after from
+// that is valid in a segment whose records are summed with key, or -1.
+func validRecordAfter(data []byte, from int, key frameKey) int {
 	for at := from; at+recordHeaderSize < len(data); at++ {
-		if _, _, err := readRecord(data[at:]); err == nil {
+		if _, _, err := readRecord(data[at:], key); err == nil {
 			return at
 		}
 	}

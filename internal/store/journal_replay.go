@@ -133,7 +133,7 @@ func stillAt(f *os.File, path string) bool {
 // tornTail is where the valid records of a segment end and how many bytes
 // after them are not the zeros written ahead (0 when none).
 func tornTail(data []byte, recs []segmentRecord) (off, n int) {
-	off = min(journalHeaderSize, len(data))
+	off, _, _ = readHeader(data) // segmentRecords read it: no error
 	if len(recs) > 0 {
 		last := recs[len(recs)-1]
 		off = last.off + recordHeaderSize + len(last.payload)

@@ -241,7 +241,7 @@ func TestJournalReplay(t *testing.T) {
 			damage: func(t *testing.T, seg string, size int64) {
 				changed := storetest.Chain("w-r", 1, 3)
 				changed[1].Data = []byte(`{"forged":true}`)
-				appendBytes(t, seg, store.SegmentRecordForTest(t, changed[1:2]))
+				appendBytes(t, seg, store.SegmentRecordForTest(t, seg, changed[1:2]))
 			}},
 	}
 	for _, tc := range cases {
@@ -669,7 +669,7 @@ func TestJournalReplayRefusesEveryChangedField(t *testing.T) {
 			truncate(t, seg, end) // the zeros written ahead
 			changed := chain[1]
 			tc.change(&changed)
-			appendBytes(t, seg, store.SegmentRecordForTest(t, []recording.Stored{changed}))
+			appendBytes(t, seg, store.SegmentRecordForTest(t, seg, []recording.Stored{changed}))
 			st, err := store.OpenSQLite(context.Background(), path)
 			if err == nil {
 				st.Close()

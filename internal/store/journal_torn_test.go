@@ -10,12 +10,8 @@ import (
 // TestTornTail: what replay drops after a segment's last valid record is
 // reported unless it is the zeros written ahead.
 func TestTornTail(t *testing.T) {
-	seg := []byte(journalMagic)
-	seg, err := appendRecord(seg, []recording.Stored{{Writer: "w-1", Seq: 1, Type: "x", Time: time.Unix(1, 0).UTC(),
-		PrevHash: make([]byte, 32), Hash: make([]byte, 32), Data: []byte(`{}`)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	seg := frameRecord(t, fuzzHeaderV2(), []recording.Stored{{Writer: "w-1", Seq: 1, Type: "x", Time: time.Unix(1, 0).UTC(),
+		PrevHash: make([]byte, 32), Hash: make([]byte, 32), Data: []byte(`{}`)}}, keyOf(fuzzNonce))
 	end := len(seg)
 	torn := append(append([]byte(nil), seg...), 9, 0, 0, 0, 1, 2)
 	tests := []struct {
@@ -28,7 +24,9 @@ func TestTornTail(t *testing.T) {
 		{"zeros written ahead", append(append([]byte(nil), seg...), make([]byte, 64)...), end, 0},
 		{"a write cut short", torn, end, 6},
 		{"cut short, then zeros", append(append([]byte(nil), torn...), make([]byte, 64)...), end, 6},
-		{"header only", []byte(journalMagic), journalHeaderSize, 0},
+		{"header only", fuzzHeaderV2(), journalHeaderSize, 0},
+		{"version-1 header only", []byte(journalMagicV1), len(journalMagicV1), 0},
+		{"nonce cut short", fuzzHeaderV2()[:magicSize+3], magicSize + 3, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
