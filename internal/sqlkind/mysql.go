@@ -176,7 +176,7 @@ func (m *MySQLClassifier) parse(text string) *myAnalysis {
 			return a
 		}
 		if !sameState(out.stmts, a.stmts) {
-			return myUnknown("executable comments change the session's schema or settings depending on the server's version")
+			return myUnknown("executable comments change the session's schema or prepared statements (or which statement changes them) depending on the server's version")
 		}
 		// The last variant has every executable comment opened: its
 		// statements are the engine's view of the text.
@@ -192,11 +192,38 @@ func (m *MySQLClassifier) parse(text string) *myAnalysis {
 	return out
 }
 
-// sameState reports whether two variants switch schemas alike. Settings
-// may differ: an unsafe one is Unknown in whichever variant has it, and a
-// safe one changes nothing the gateway reads.
+// sameState reports whether two variants leave the engine the same state
+// to follow: the same USE, PREPARE, EXECUTE and DEALLOCATE, each at the
+// same statement index. The engine applies the last variant's statements,
+// all of them when the text succeeded and the first that answered when it
+// failed: a statement only one variant has would make it apply a PREPARE
+// or USE the server never ran, or skip one it did. Settings may differ: an unsafe one is Unknown in
+// whichever variant has it, and a safe one changes nothing the gateway
+// reads. A LOAD DATA LOCAL only one variant has is fine too: the engine
+// passes the server's file request on only for a file some statement
+// names, and a server that skipped the statement asks for none.
 func sameState(a, b []MySQLStatement) bool {
-	return strings.Join(uses(a), "\x00") == strings.Join(uses(b), "\x00")
+	return trackedState(a) == trackedState(b)
+}
+
+// trackedState renders what the engine follows of stmts, with indexes.
+func trackedState(stmts []MySQLStatement) string {
+	var b strings.Builder
+	for i, s := range stmts {
+		if s.Use == "" && s.Prepare == nil && s.Execute == "" && s.Deallocate == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "%d\x00%q\x00%q\x00%v\x00%q\x00%q\x00", i, s.Use, s.Execute, s.ExecuteUsing,
+			s.Deallocate, prepareState(s.Prepare))
+	}
+	return b.String()
+}
+
+func prepareState(p *MySQLPrepare) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%q %q %v", p.Name, p.Text, p.FromVariable)
 }
 
 // tokenizing reports whether any statement changes how text is read.
@@ -212,16 +239,6 @@ func tokenizing(stmts []MySQLStatement) bool {
 	return false
 }
 
-func uses(stmts []MySQLStatement) []string {
-	var out []string
-	for _, s := range stmts {
-		if s.Use != "" {
-			out = append(out, s.Use)
-		}
-	}
-	return out
-}
-
 // parseOne classifies one comment-free variant.
 func (m *MySQLClassifier) parseOne(text string) (a *myAnalysis) {
 	defer func() {
@@ -231,6 +248,9 @@ func (m *MySQLClassifier) parseOne(text string) (a *myAnalysis) {
 			a = myUnknown(fmt.Sprintf("the MySQL parser failed on the text: %v", r))
 		}
 	}()
+	if why := mysqlStoredLookalike(text); why != "" {
+		return myUnknown(why) // mysqlcalls.go
+	}
 	p := m.parsers.Get().(*parser.Parser)
 	stmts, _, err := p.Parse(text, "", "")
 	if err != nil {
@@ -263,6 +283,8 @@ func (m *MySQLClassifier) classifyStmt(s ast.StmtNode) MySQLStatement {
 		r.Kind, r.Reason = Unknown, w.unknown
 	} else if w.writes && r.Kind == Read {
 		r.Kind, r.Reason = Write, "SELECT ... FOR UPDATE / LOCK IN SHARE MODE takes row locks"
+	} else if w.setsSession && r.Kind == Read {
+		r.Kind, r.Reason = Write, "LAST_INSERT_ID(expr) sets the session's last insert id, which later statements read"
 	}
 	r.Statements = 1
 	r.Schemas = sortedUnique(append(statementSchemas(s), r.Schemas...))

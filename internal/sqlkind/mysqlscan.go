@@ -135,12 +135,13 @@ func scanMySQL(text string) (string, []execComment, string) {
 }
 
 // isDashComment: "--" starts a comment only when followed by whitespace, a
-// control character or the end of the text; "1--1" is arithmetic.
+// control character (DEL, 0x7f, is one to MariaDB's lexer) or the end of
+// the text; "1--1" is arithmetic.
 func isDashComment(text string, i int) bool {
 	if i+1 >= len(text) || text[i+1] != '-' {
 		return false
 	}
-	return i+2 >= len(text) || text[i+2] <= ' '
+	return i+2 >= len(text) || text[i+2] <= ' ' || text[i+2] == 0x7f
 }
 
 // quotedEnd returns the index after the quoted token starting at i.

@@ -12,8 +12,9 @@ import "fmt"
 //
 // It fails closed: an EXECUTE of a name not prepared from a literal stays
 // Unknown, and so does an EXECUTE ... USING @vars of anything but a read
-// (the variables' values are not known here), and every EXECUTE in a text
-// with executable comments.
+// (the variables' values are not known here), an EXECUTE of a prepared
+// USE (the engine could not follow the switch), and every EXECUTE in a
+// text with executable comments.
 func (m *MySQLClassifier) ClassifySession(text string, prepared map[string]string) (Classification, []string) {
 	return m.classifySession(m.analyze(text), text, prepared)
 }
@@ -64,6 +65,13 @@ func (m *MySQLClassifier) classifySession(a *myAnalysis, text string, prepared m
 // executed is the classification of an EXECUTE of the prepared text.
 func (m *MySQLClassifier) executed(st MySQLStatement, text string) Classification {
 	c := m.Classify(text)
+	if trackedState(m.Statements(text)) != "" {
+		// MariaDB prepares USE too; the engine follows only the state a
+		// text writes itself, so an EXECUTE that switches schemas would
+		// leave it deciding in the old one.
+		return Classification{Kind: Unknown, Statements: 1, Objects: c.Objects, Reason: fmt.Sprintf(
+			"EXECUTE %s runs a USE the gateway cannot follow through EXECUTE; send it as a statement of its own", st.Execute)}
+	}
 	if st.ExecuteUsing && c.Kind != Read {
 		return Classification{Kind: Unknown, Statements: 1, Objects: c.Objects, Reason: fmt.Sprintf(
 			"EXECUTE %s USING @variables: the values it binds are not known to the gateway; use the protocol's prepared statements or literal values", st.Execute)}

@@ -12,7 +12,11 @@ import (
 // never what a statement may touch, as whom, or how the gateway reads
 // statement text. Everything else is Unknown (foreign_key_checks,
 // unique_checks and sql_log_bin change what writes do; session_track_*
-// change the protocol the gateway parses).
+// change the protocol the gateway parses; sql_auto_is_null makes "WHERE id
+// IS NULL" match the last inserted row, so a reviewed DELETE that looks
+// like a no-op deletes it; default_storage_engine and
+// explicit_defaults_for_timestamp change what a reviewed CREATE TABLE
+// makes: a BLACKHOLE table, a column that updates itself).
 var mysqlReadSettings = setOf(
 	"autocommit", "time_zone", "wait_timeout", "interactive_timeout", "net_read_timeout",
 	"net_write_timeout", "max_execution_time", "max_statement_time", "lock_wait_timeout",
@@ -24,10 +28,10 @@ var mysqlReadSettings = setOf(
 	"tx_isolation_one_shot", "transaction_read_only", "tx_read_only", "tx_read_only_one_shot",
 	"transaction_isolation_one_shot", "net_buffer_length", "max_heap_table_size", "tmp_table_size",
 	"sort_buffer_size", "join_buffer_size", "optimizer_search_depth", "cte_max_recursion_depth",
-	"max_recursive_iterations", "max_error_count", "sql_auto_is_null", "explicit_defaults_for_timestamp",
+	"max_recursive_iterations", "max_error_count",
 	"collation_connection", "character_set_results", "character_set_connection",
 	"character_set_client", "names", "character set", "sql_mode", "block_encryption_mode",
-	"max_sp_recursion_depth", "windowing_use_high_precision", "default_storage_engine",
+	"max_sp_recursion_depth", "windowing_use_high_precision",
 )
 
 // mysqlSafeModes are sql_mode flags that change what values are accepted or
@@ -44,6 +48,21 @@ var mysqlSafeModes = setOf(
 	"no_field_options", "no_key_options", "no_table_options", "time_truncate_fractional",
 	"simultaneous_assignment", "pipes_as_concat", "high_not_precedence", "empty_string_is_null",
 	"mysql323", "mysql40",
+)
+
+// mysqlReadModes are the sql_mode flags a session may set without review.
+// The other safe ones change what a reviewed statement means without a
+// change to its text: PIPES_AS_CONCAT and HIGH_NOT_PRECEDENCE (and
+// MYSQL323/MYSQL40, which include it) change how its expressions parse;
+// EMPTY_STRING_IS_NULL, NO_AUTO_VALUE_ON_ZERO, SIMULTANEOUS_ASSIGNMENT,
+// NO_UNSIGNED_SUBTRACTION and the like change what its writes store. A
+// SET of those is Unknown, reviewed like any statement that changes what
+// later ones do.
+var mysqlReadModes = setOf(
+	"", "strict_trans_tables", "strict_all_tables", "error_for_division_by_zero",
+	"no_zero_date", "no_zero_in_date", "no_engine_substitution", "no_auto_create_user",
+	"only_full_group_by", "traditional", "no_dir_in_create", "no_field_options",
+	"no_key_options", "no_table_options",
 )
 
 // MySQLSafeSQLMode reports whether every flag of an sql_mode value keeps
@@ -119,6 +138,11 @@ func (w *myWalk) assignmentKind(v *ast.VariableAssignment, r *MySQLStatement) (K
 			return Unknown, "sql_mode may only be set to a literal list of modes that keep quoting as is " +
 				"(no ANSI_QUOTES, NO_BACKSLASH_ESCAPES, IGNORE_SPACE, ANSI or ORACLE)"
 		}
+		for _, f := range strings.Split(val, ",") {
+			if f = strings.ToLower(strings.TrimSpace(f)); !mysqlReadModes[f] {
+				return Unknown, fmt.Sprintf("sql_mode %s changes what later statements mean or store without a change to their text", strings.ToUpper(f))
+			}
+		}
 		return Read, ""
 	case "character_set_client", "character_set_connection", "character_set_results", "collation_connection":
 		if set.Default {
@@ -162,8 +186,8 @@ func isNullish(v string) bool {
 	return false
 }
 
-// setLiteral reads a SET value written as a literal or a bare word
-// (SET autocommit = ON). ok is false for an expression.
+// setLiteral reads a SET value written as a string literal or a bare word
+// (SET autocommit = ON). ok is false for an expression and for a number.
 func setLiteral(e ast.ExprNode) (string, bool) {
 	switch x := e.(type) {
 	case nil:
@@ -173,23 +197,22 @@ func setLiteral(e ast.ExprNode) (string, bool) {
 		// value arrives with each execute, unseen by the classification.
 		return "", false
 	case ast.ValueExpr:
-		if x.GetValue() == nil {
+		switch v := x.GetValue().(type) {
+		case nil:
 			return "null", true
+		case string:
+			return v, true
+		default:
+			// A number is no name: MariaDB reads SET sql_mode = 4 as a
+			// bit mask (4 is ANSI_QUOTES) and a character set or
+			// collation number as its id (54 is utf16), so no check of
+			// names can vouch for it. Hex and bit literals alike.
+			return fmt.Sprint(v), false
 		}
-		return x.GetString() + datumIfNotString(x), true
 	case *ast.ColumnNameExpr:
 		return x.Name.Name.O, true
 	}
 	return "", false
-}
-
-// datumIfNotString renders non-string literals (numbers) that GetString
-// leaves empty.
-func datumIfNotString(x ast.ValueExpr) string {
-	if x.GetString() != "" {
-		return ""
-	}
-	return x.GetDatumString()
 }
 
 func isDefault(e ast.ExprNode) bool {

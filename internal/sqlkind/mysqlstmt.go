@@ -103,13 +103,18 @@ func myUtilityKind(s ast.StmtNode, w *myWalk) (Kind, string) {
 	if !ok {
 		return Unknown, fmt.Sprintf("statement type %s is not classified", t.Name())
 	}
-	if k != Read {
-		// Only the objects matter here: the kind already needs review by
-		// default, and definitions (a view's query) do not run now.
-		ow := myWalk{}
-		ow.node(s)
-		w.objects = append(w.objects, ow.objects...)
+	if k == Read {
+		// A read statement may still evaluate expressions now: SHOW ...
+		// WHERE runs its condition (a stored function, GET_LOCK, a
+		// locking subquery) for every row.
+		w.node(s)
+		return k, ""
 	}
+	// Only the objects matter here: the kind already needs review by
+	// default, and definitions (a view's query) do not run now.
+	ow := myWalk{}
+	ow.node(s)
+	w.objects = append(w.objects, ow.objects...)
 	return k, ""
 }
 

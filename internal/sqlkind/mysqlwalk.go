@@ -17,6 +17,9 @@ type myWalk struct {
 	// unknown is why a part of the statement makes it Unknown
 	// (SELECT ... INTO OUTFILE), "" otherwise.
 	unknown string
+	// setsSession is set by LAST_INSERT_ID(expr), which sets the value
+	// later statements and the client read as the last insert id.
+	setsSession bool
 }
 
 // Enter implements ast.Visitor.
@@ -26,6 +29,14 @@ func (w *myWalk) Enter(n ast.Node) (ast.Node, bool) {
 		w.objects = append(w.objects, qualify(x.Schema.O, x.Name.O))
 	case *ast.FuncCallExpr:
 		w.functions = append(w.functions, funcName(x))
+		w.setsSession = w.setsSession || (funcName(x) == "last_insert_id" && len(x.Args) > 0)
+	case *ast.AggregateFuncExpr:
+		// Aggregates are checked like any call: TiDB knows some MariaDB
+		// does not (APPROX_COUNT_DISTINCT), which MariaDB resolves to a
+		// stored function of the current schema.
+		w.functions = append(w.functions, strings.ToLower(x.F))
+	case *ast.WindowFuncExpr:
+		w.functions = append(w.functions, strings.ToLower(x.Name))
 	case *ast.SelectStmt:
 		w.selectParts(x)
 	}
