@@ -50,8 +50,15 @@
 //
 // Known limits: pg_query is PostgreSQL 17's grammar, the server may be
 // older (its differences make statements fail, not run differently, as far
-// as known); implicit operators (ORDER BY, GROUP BY on user-defined types)
-// and implicit casts are not seen.
+// as known); implicit operators of ORDER BY and GROUP BY on user-defined
+// types are not seen. The equality a text never names (CASE x WHEN, JOIN
+// USING, NATURAL JOIN, IN (SELECT ...)) is checked as `=`; while the
+// database has a user-defined implicit cast or cast to json, every read
+// that reaches a value is Unknown (CastCatalog); immutable user functions
+// the planner folds from CHECK constraints, index expressions and
+// statistics are checked (pgfold.go); EXPLAIN EXECUTE takes the prepared
+// statement's kind; in a read, a relation the catalog cannot find is
+// Unknown.
 //
 // # Passwords
 //

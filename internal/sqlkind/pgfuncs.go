@@ -61,6 +61,34 @@ var writeFuncs = setOf(
 	"pg_advisory_unlock", "pg_advisory_unlock_shared", "pg_advisory_unlock_all",
 )
 
+// runsHidden are built-in functions marked stable that nevertheless run
+// code the statement does not name, so no catalog answer makes them reads:
+//
+//   - the *_to_xml family reads the tables and views named by an argument
+//     (or every one in a schema or the database) with its own queries, so
+//     a view calling a volatile function runs unseen.
+//   - the json populate family, the generic input functions (record_in,
+//     array_in, domain_in, ...) and pg_input_is_valid convert input into a
+//     type the caller chooses: a domain's CHECK constraint (or a row
+//     type's domain column) may call a user function.
+var runsHidden = func() map[string]string {
+	m := map[string]string{}
+	for _, f := range []string{"table_to_xml", "table_to_xmlschema", "table_to_xml_and_xmlschema",
+		"schema_to_xml", "schema_to_xmlschema", "schema_to_xml_and_xmlschema",
+		"database_to_xml", "database_to_xmlschema", "database_to_xml_and_xmlschema",
+		"query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema",
+		"cursor_to_xml", "cursor_to_xmlschema"} {
+		m[f] = "reads relations (or runs a query) named at run time, which may run their code"
+	}
+	for _, f := range []string{"json_populate_record", "json_populate_recordset",
+		"jsonb_populate_record", "jsonb_populate_recordset", "record_in", "record_recv",
+		"array_in", "array_recv", "domain_in", "domain_recv", "range_in", "range_recv",
+		"multirange_in", "multirange_recv", "pg_input_is_valid", "pg_input_error_info"} {
+		m[f] = "converts input into a type the caller chooses, whose domain checks may run user code"
+	}
+	return m
+}()
+
 // safeTypes are built-in type names a cast to which runs only built-in
 // input or cast functions, so the cast needs no catalog lookup to be a
 // read. The parser qualifies keyword types itself (int → pg_catalog.int4),

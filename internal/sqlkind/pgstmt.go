@@ -176,7 +176,16 @@ func queryKind(w *pgWalk) Kind {
 // explainKind: plain EXPLAIN plans but runs nothing (the planner only folds
 // immutable functions, which are still checked below), so it is a read;
 // EXPLAIN ANALYZE runs the statement and takes its kind.
+//
+// EXPLAIN EXECUTE p, with or without ANALYZE, is classified as EXECUTE p:
+// planning p folds its immutable calls and evaluates its parameters, and p
+// may have been prepared (by Parse) without any decision.
 func (p *PostgresClassifier) explainKind(e *pg.ExplainStmt, r *stmtResult, w *pgWalk) (Kind, string) {
+	if x := e.Query.GetExecuteStmt(); x != nil {
+		r.Execute = x.Name
+		w.node(e.Query)
+		return Unknown, fmt.Sprintf("EXPLAIN EXECUTE %s plans a prepared statement that is not known here", x.Name)
+	}
 	analyze := false
 	for _, o := range e.Options {
 		d := o.GetDefElem()
@@ -259,6 +268,10 @@ func (p *PostgresClassifier) copyKind(c *pg.CopyStmt, w *pgWalk) (Kind, string) 
 
 func (p *PostgresClassifier) prepareKind(ps *pg.PrepareStmt, r *stmtResult, w *pgWalk) (Kind, string) {
 	r.Prepare = ps.Name
+	for _, t := range ps.Argtypes {
+		// EXECUTE converts its arguments into these types.
+		w.node(t)
+	}
 	var inner stmtResult
 	k, reason := p.stmtKind(ps.Query, &inner, w)
 	r.literalSensitive = inner.literalSensitive

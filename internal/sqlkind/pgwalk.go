@@ -64,17 +64,27 @@ func (w *pgWalk) msg(m protoreflect.Message) {
 	case *pg.A_Expr:
 		w.aExpr(x)
 	case *pg.SubLink:
-		if len(x.OperName) > 0 {
-			w.operators = append(w.operators, nameOf(x.OperName))
+		w.subLink(x)
+	case *pg.CaseExpr:
+		if x.Arg != nil {
+			// CASE x WHEN y compares with the = operator that search_path
+			// finds for x's and y's types.
+			w.operators = append(w.operators, "=")
+		}
+	case *pg.JoinExpr:
+		if x.IsNatural || len(x.UsingClause) > 0 {
+			// NATURAL and USING joins compare the columns with =.
+			w.operators = append(w.operators, "=")
 		}
 	case *pg.SortBy:
 		if len(x.UseOp) > 0 {
 			w.operators = append(w.operators, nameOf(x.UseOp))
 		}
-	case *pg.TypeCast:
-		if x.TypeName != nil {
-			w.types = append(w.types, nameOf(x.TypeName.Names))
-		}
+	case *pg.TypeName:
+		// Casts, column definition lists (AS r(a mytype)), XMLTABLE columns
+		// and PREPARE parameter types all convert input into the type,
+		// which runs a domain's CHECK constraints.
+		w.types = append(w.types, nameOf(x.Names))
 	case *pg.ColumnRef:
 		w.columnRef(x)
 	case *pg.A_Indirection:
@@ -85,6 +95,7 @@ func (w *pgWalk) msg(m protoreflect.Message) {
 		}
 	case *pg.InsertStmt, *pg.UpdateStmt, *pg.DeleteStmt, *pg.MergeStmt:
 		w.writes = true
+		w.target(x)
 	case *pg.SelectStmt:
 		if len(x.LockingClause) > 0 {
 			w.writes = true
@@ -160,6 +171,27 @@ func withClauseOf(m protoreflect.ProtoMessage) *pg.WithClause {
 	return nil
 }
 
+// target records the table a data-modifying statement changes. It is
+// never a CTE, even when a CTE in scope has its name (WITH t AS (...)
+// DELETE FROM t deletes from the table t), so it is recorded here, outside
+// the CTE scoping of rangeVar, for the recording's list of what changed.
+func (w *pgWalk) target(m any) {
+	var r *pg.RangeVar
+	switch x := m.(type) {
+	case *pg.InsertStmt:
+		r = x.Relation
+	case *pg.UpdateStmt:
+		r = x.Relation
+	case *pg.DeleteStmt:
+		r = x.Relation
+	case *pg.MergeStmt:
+		r = x.Relation
+	}
+	if r != nil {
+		w.objects = append(w.objects, rangeVarName(r))
+	}
+}
+
 func (w *pgWalk) rangeVar(r *pg.RangeVar) {
 	if r.Schemaname == "" && r.Catalogname == "" {
 		for _, c := range w.ctes {
@@ -194,14 +226,25 @@ func (w *pgWalk) aExpr(x *pg.A_Expr) {
 	}
 }
 
-// columnRef records t.f's last name: PostgreSQL reads it as f(t) when t has
-// no column f ("functional notation").
+// columnRef records the names after the first of t.f: PostgreSQL reads it
+// as f(t) when t has no column f ("functional notation"), and a.b.c may
+// call b or c depending on which of a and a.b name a relation.
 func (w *pgWalk) columnRef(c *pg.ColumnRef) {
-	if len(c.Fields) < 2 {
-		return
+	for _, f := range c.Fields[min(1, len(c.Fields)):] {
+		if s := f.GetString_(); s != nil {
+			w.attrs = append(w.attrs, s.Sval)
+		}
 	}
-	if s := c.Fields[len(c.Fields)-1].GetString_(); s != nil {
-		w.attrs = append(w.attrs, s.Sval)
+}
+
+// subLink records the operator a sub-select comparison runs. x IN (SELECT
+// ...) has no operator name in the parse tree; PostgreSQL compares with =.
+func (w *pgWalk) subLink(x *pg.SubLink) {
+	switch {
+	case len(x.OperName) > 0:
+		w.operators = append(w.operators, nameOf(x.OperName))
+	case x.SubLinkType == pg.SubLinkType_ANY_SUBLINK:
+		w.operators = append(w.operators, "=")
 	}
 }
 

@@ -35,6 +35,13 @@ type RelationInfo struct {
 	// Policies are the row-security expressions on tables of that name;
 	// reading such a table runs them.
 	Policies []string
+	// Checks are the CHECK constraint, index, partial-index predicate and
+	// statistics expressions, on tables of that name and the tables
+	// inheriting from them, that call a user function marked immutable:
+	// planning a read of the table folds such a call when it takes no
+	// column, which runs it (constraint exclusion of children, partitions
+	// and UNION ALL members; loading index and statistics definitions).
+	Checks []string
 }
 
 // Catalog answers questions about the upstream database. A name missing from
@@ -85,7 +92,7 @@ func (p *PostgresClassifier) resolve(ctx context.Context, c Classification, cat 
 // unsafeNames returns why c is not safe to run as its kind, or "".
 func (p *PostgresClassifier) unsafeNames(ctx context.Context, c Classification, cat Catalog, depth int) (string, error) {
 	checks := []func(context.Context, Classification, Catalog) (string, error){
-		p.checkFunctions, checkOperators, checkTypes,
+		p.checkFunctions, checkOperators, checkTypes, checkImplicitCasts,
 	}
 	for _, check := range checks {
 		if why, err := check(ctx, c, cat); err != nil || why != "" {
@@ -111,10 +118,17 @@ func (p *PostgresClassifier) checkFunctions(ctx context.Context, c Classificatio
 	}
 	for _, a := range c.attrs {
 		// t.x is a column unless a function x exists; then it may be x(t).
-		if info, ok := infos[a]; ok {
-			if why := p.funcUnsafe(a, info, true); why != "" {
-				return why + " (t." + a + " may call it)", nil
-			}
+		info, ok := infos[a]
+		if !ok {
+			continue
+		}
+		if why := p.funcUnsafe(a, info, true); why != "" {
+			return why + " (t." + a + " may call it)", nil
+		}
+		if base, _ := builtinName(a); writeFuncs[base] && !p.allowFuncs[a] {
+			// (x).nextval is nextval(x): a write the statement's kind,
+			// settled from its calls, does not count.
+			return fmt.Sprintf("t.%s may call %s(t), which changes state", a, a), nil
 		}
 	}
 	return "", nil
@@ -130,6 +144,8 @@ func (p *PostgresClassifier) funcUnsafe(name string, info FuncInfo, found bool) 
 		return fmt.Sprintf("function %s is not in the upstream catalog", name)
 	case !info.BuiltIn:
 		return fmt.Sprintf("function %s is not a PostgreSQL built-in; a user function may do anything", name)
+	case runsHidden[base] != "":
+		return fmt.Sprintf("function %s %s", name, runsHidden[base])
 	case readFuncs[base] || writeFuncs[base]:
 		return ""
 	case info.Volatility != Immutable && info.Volatility != Stable:
@@ -181,6 +197,36 @@ func checkTypes(ctx context.Context, c Classification, cat Catalog) (string, err
 	return "", nil
 }
 
+// CastCatalog is implemented by a Catalog that can tell whether the
+// database has casts PostgreSQL applies unasked that run user code: an
+// implicit cast runs wherever a value of its source type meets a function
+// or operator that wants the target type, and a cast to json or jsonb runs
+// inside to_json, row_to_json, json_agg and the like. While such a cast
+// exists no statement that reaches a value (a relation, function, operator
+// or cast) counts as resolved. A Catalog without this method is trusted to
+// have none (test doubles); pgcatalog has it.
+type CastCatalog interface {
+	// UserImplicitCasts returns those casts ("mood -> text"); empty when
+	// there are none.
+	UserImplicitCasts(ctx context.Context) ([]string, error)
+}
+
+func checkImplicitCasts(ctx context.Context, c Classification, cat Catalog) (string, error) {
+	cc, ok := cat.(CastCatalog)
+	if !ok || len(c.Objects)+len(c.Functions)+len(c.Types)+len(c.Operators) == 0 {
+		return "", nil
+	}
+	casts, err := cc.UserImplicitCasts(ctx)
+	if err != nil {
+		return "", fmt.Errorf("looking up implicit casts: %w", err)
+	}
+	if len(casts) > 0 {
+		return fmt.Sprintf("the database has casts that run user code without being named (%s); any statement "+
+			"reaching a value may run them", strings.Join(casts, ", ")), nil
+	}
+	return "", nil
+}
+
 // checkRelations expands the views and row-security policies c reads.
 func (p *PostgresClassifier) checkRelations(ctx context.Context, c Classification, cat Catalog, depth int) (string, error) {
 	if len(c.Objects) == 0 {
@@ -191,7 +237,22 @@ func (p *PostgresClassifier) checkRelations(ctx context.Context, c Classificatio
 		return "", fmt.Errorf("looking up relations %s: %w", strings.Join(c.Objects, ", "), err)
 	}
 	for _, name := range c.Objects {
-		info := rels[name]
+		if strings.Count(name, ".") > 1 {
+			// db.schema.rel: the catalog is asked by schema and name only,
+			// so a view named this way would not be expanded.
+			return fmt.Sprintf("relation %s names a database; write it as schema.relation", name), nil
+		}
+		info, ok := rels[name]
+		if !ok && c.pending == Read {
+			// Not a table or view the catalog's connections can see: created
+			// in the session's open transaction (a view there would not be
+			// expanded), named through the pg_temp alias, or mistyped. A
+			// read would run unreviewed; other kinds are reviewed (or run
+			// under a grant) with their text, and a migration's CREATE
+			// TABLE x; INSERT INTO x keeps its kind.
+			return fmt.Sprintf("relation %s is not in the upstream catalog (is it new in this transaction, "+
+				"or named through pg_temp?), so what reading it runs cannot be checked", name), nil
+		}
 		for _, def := range info.Views {
 			if why, err := p.expand(ctx, "view "+name, def, c.pending, cat, depth); err != nil || why != "" {
 				return why, err
@@ -200,6 +261,12 @@ func (p *PostgresClassifier) checkRelations(ctx context.Context, c Classificatio
 		for _, pol := range info.Policies {
 			q := "SELECT 1 WHERE " + pol
 			if why, err := p.expand(ctx, "row-security policy on "+name, q, Read, cat, depth); err != nil || why != "" {
+				return why, err
+			}
+		}
+		for _, expr := range info.Checks {
+			what := "a constraint, index or statistics expression on " + name + " that planning folds"
+			if why, err := p.checkFolded(ctx, what, expr, cat, depth); err != nil || why != "" {
 				return why, err
 			}
 		}

@@ -33,9 +33,13 @@ type Catalog struct {
 	max                     int
 	now                     func() time.Time
 	funcs, ops, types, rels cache
+	casts                   cache // one entry, "": the implicit casts that run user code
 }
 
-var _ sqlkind.Catalog = (*Catalog)(nil)
+var (
+	_ sqlkind.Catalog     = (*Catalog)(nil)
+	_ sqlkind.CastCatalog = (*Catalog)(nil)
+)
 
 // New returns a Catalog that queries q.
 func New(q Querier, opts Options) *Catalog {

@@ -1,0 +1,272 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/countersign/countersign/internal/config"
+	"github.com/countersign/countersign/internal/engine/enginetest"
+	"github.com/countersign/countersign/internal/guard"
+	"github.com/jackc/pgx/v5"
+)
+
+// readsOnly is a creator's policy: reads run, everything else is refused
+// (as if held for a review nobody gives). Texts starting with setupMark
+// are the test's own reviewed changes and run.
+type readsOnly struct{ *enginetest.Guard }
+
+const setupMark = "/* reviewed setup */ "
+
+func (g readsOnly) Decide(ctx context.Context, s *guard.Session, op *guard.Operation) guard.Verdict {
+	v := g.Guard.Decide(ctx, s, op)
+	if op.Class.Kind.String() != "read" && !strings.HasPrefix(op.Text, setupMark) {
+		return guard.Verdict{Decision: guard.Deny, Code: "approval_required",
+			Message: "refused: " + op.Class.Kind.String() + " needs a review (" + op.Class.Reason + ")"}
+	}
+	return v
+}
+
+// reviewDB makes a database of the test's own: a user = operator on int
+// would make every = in the shared test database unknown.
+func reviewDB(t *testing.T) string {
+	t.Helper()
+	name := "cs_review_" + randHex(4)
+	if err := adminExec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = adminExec("DROP DATABASE " + name + " WITH (FORCE)") })
+	return name
+}
+
+// Statements that look like reads but run user code through an implicit
+// operator, a domain's CHECK, a view read by name or an implicit cast are
+// refused by a reads-only policy, over both protocols, and nothing runs
+// upstream.
+func TestReviewHiddenCodeRefusedEndToEnd(t *testing.T) {
+	t.Parallel()
+	db := reviewDB(t)
+	g := &enginetest.Guard{}
+	ev := newEnv(t, func(o *Options) { o.Guard = readsOnly{g} })
+	ev.res["pg-review"] = &config.Resource{Name: "pg-review", Type: "postgres", Address: "127.0.0.1:5432", Database: db, Username: "postgres"}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, ev.url("pg-review", "require"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	upstream, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/"+db+"?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer upstream.Close(ctx)
+	setup := func(qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := c.Exec(ctx, setupMark+q, pgx.QueryExecModeSimpleProtocol); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	setup(`CREATE TABLE log (x int)`,
+		`CREATE FUNCTION logging() RETURNS int VOLATILE LANGUAGE sql AS 'INSERT INTO log VALUES (1) RETURNING x'`,
+		`CREATE VIEW bad_view AS SELECT logging() AS e`,
+		`CREATE FUNCTION logging_eq(int, int) RETURNS bool VOLATILE LANGUAGE sql
+		   AS 'INSERT INTO log VALUES (2); SELECT $1 OPERATOR(pg_catalog.=) $2'`,
+		`CREATE OPERATOR public.= (LEFTARG = int, RIGHTARG = int, FUNCTION = logging_eq)`,
+		`CREATE FUNCTION logging_check(text) RETURNS bool VOLATILE LANGUAGE sql AS 'INSERT INTO log VALUES (3); SELECT true'`,
+		`CREATE DOMAIN checked AS text CHECK (logging_check(VALUE))`,
+		`CREATE TABLE has_checked (d checked)`,
+		`CREATE TABLE ids (id int)`,
+		`INSERT INTO ids VALUES (1)`,
+		`CREATE FUNCTION claims_immutable() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$BEGIN PERFORM logging(); RETURN 1; END$$`,
+		`CREATE TABLE parent (x int)`,
+		`CREATE TABLE child (CHECK (claims_immutable() > 0)) INHERITS (parent)`,
+		`CREATE TEMP VIEW temp_bad AS SELECT logging() AS e`)
+	// A read: pg_catalog after public makes public.= the one that runs.
+	if _, err := c.Exec(ctx, "SET search_path = public, pg_catalog", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+	attacks := []string{
+		"SELECT CASE 1 WHEN 1 THEN 'a' END",
+		"SELECT * FROM ids a JOIN ids b USING (id)",
+		"SELECT 1 WHERE 1 IN (SELECT 1)",
+		"SELECT '(x)'::has_checked",
+		`SELECT * FROM jsonb_to_record('{"a":"x"}') AS r(a checked)`,
+		`SELECT jsonb_populate_record(h, '{"d":"y"}') FROM has_checked h RIGHT JOIN ids ON true`,
+		"SELECT table_to_xml('bad_view', true, false, '')",
+		"SELECT * FROM " + db + ".public.bad_view",
+		"PREPARE pd(checked) AS SELECT 1",
+		// Planning folds the child's CHECK (constraint exclusion).
+		"SELECT * FROM parent WHERE x = 1",
+		// pg_temp is an alias the catalog's own connections cannot look up.
+		"SELECT * FROM pg_temp.temp_bad",
+	}
+	// The text of a SQL PREPARE is not sent with Parse; a composite
+	// literal's input (and so the domain CHECK) runs when the upstream
+	// parses it, which the engine lets happen before deciding at Execute:
+	// see TestReviewParseRunsCodeBeforeDecision.
+	parseTime := map[string]bool{"PREPARE pd(checked) AS SELECT 1": true, "SELECT '(x)'::has_checked": true,
+		"EXPLAIN EXECUTE planned": true}
+	modes := []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement}
+	check := func(q string) {
+		t.Helper()
+		for _, mode := range modes {
+			if parseTime[q] && mode != pgx.QueryExecModeSimpleProtocol {
+				continue
+			}
+			if err := run(ctx, c, q, mode); err == nil || !strings.Contains(err.Error(), "needs a review") {
+				t.Errorf("%s (%v): %v, want refused", q, mode, err)
+			}
+			var n int
+			if err := upstream.QueryRow(ctx, "SELECT count(*) FROM log").Scan(&n); err != nil || n != 0 {
+				t.Fatalf("%s (%v) ran user code upstream: %d rows logged (%v)", q, mode, n, err)
+			}
+		}
+	}
+	for _, q := range attacks {
+		check(q)
+	}
+	// (x).nextval is nextval(x), a write, however the text spells it.
+	setup(`CREATE SEQUENCE sq`)
+	for _, mode := range modes {
+		q := "SELECT (x).nextval FROM (SELECT 'sq'::text AS x) s"
+		if err := run(ctx, c, q, mode); err == nil || !strings.Contains(err.Error(), "needs a review") {
+			t.Errorf("%s (%v): %v, want refused", q, mode, err)
+		}
+	}
+	var called bool
+	if err := upstream.QueryRow(ctx, "SELECT is_called FROM sq").Scan(&called); err != nil || called {
+		t.Errorf("the sequence advanced (%v)", err)
+	}
+	// A statement prepared by Parse (forwarded undecided) is planned by
+	// EXPLAIN EXECUTE, which folds a user function marked immutable: it is
+	// classified as the statement it plans.
+	setup(`CREATE FUNCTION lies() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$BEGIN PERFORM logging(); RETURN 1; END$$`)
+	if _, err := c.PgConn().Prepare(ctx, "planned", "SELECT lies()", nil); err != nil {
+		t.Fatal(err)
+	}
+	check("EXPLAIN EXECUTE planned")
+	// A reviewed implicit cast then makes any statement reaching a value
+	// unknown: lower(m) runs it without naming it.
+	setup(`CREATE TYPE mood AS ENUM ('ok')`,
+		`CREATE FUNCTION mood_text(mood) RETURNS text VOLATILE LANGUAGE sql AS 'INSERT INTO log VALUES (4); SELECT ''x''::text'`,
+		`CREATE CAST (mood AS text) WITH FUNCTION mood_text(mood) AS IMPLICIT`,
+		`CREATE TABLE moods (m mood)`,
+		`INSERT INTO moods VALUES ('ok')`)
+	check("SELECT lower(m) FROM moods")
+	// The policy is not simply refusing everything.
+	if _, err := c.Exec(ctx, "SELECT 1", pgx.QueryExecModeSimpleProtocol); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// run runs q in mode. Query, unlike Exec, keeps the extended protocol for
+// a statement without arguments.
+func run(ctx context.Context, c *pgx.Conn, q string, mode pgx.QueryExecMode) error {
+	rows, err := c.Query(ctx, q, mode)
+	if err != nil {
+		return err
+	}
+	rows.Close()
+	return rows.Err()
+}
+
+// Two gaps that belong to the engine, not the classifier (reported, not
+// fixed here): the upstream runs code for a statement before the gateway
+// decides it.
+//   - Parse is forwarded undecided, and parsing a row-type (or domain
+//     array) literal runs the column types' input, so a domain's CHECK
+//     runs on Parse; a Sync then commits what it did.
+//   - A Parse's parameter type OIDs are not checked: SELECT $1 declared
+//     with a domain type is a read, and Bind runs the domain's CHECK.
+//
+// Remove the Skip once the engine decides Parse (or refuses parameter
+// types outside pg_catalog).
+func TestReviewParseRunsCodeBeforeDecision(t *testing.T) {
+	t.Skip("engine gap, reported: Parse is forwarded before any decision and parameter type OIDs are not checked")
+	t.Parallel()
+	db := reviewDB(t)
+	ev := newEnv(t, func(o *Options) { o.Guard = readsOnly{&enginetest.Guard{}} })
+	ev.res["pg-review"] = &config.Resource{Name: "pg-review", Type: "postgres", Address: "127.0.0.1:5432", Database: db, Username: "postgres"}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, ev.url("pg-review", "require"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	up, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/"+db+"?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close(ctx)
+	for _, q := range []string{`CREATE TABLE log (x int)`,
+		`CREATE FUNCTION logging_check(text) RETURNS bool VOLATILE LANGUAGE sql AS 'INSERT INTO log VALUES (3); SELECT true'`,
+		`CREATE DOMAIN checked AS text CHECK (logging_check(VALUE))`,
+		`CREATE TABLE has_checked (d checked)`} {
+		if _, err := up.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logged := func(what string) {
+		t.Helper()
+		var n int
+		if err := up.QueryRow(ctx, "SELECT count(*) FROM log").Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s ran user code upstream: %d rows logged (%v)", what, n, err)
+		}
+		_, _ = up.Exec(ctx, "TRUNCATE log")
+	}
+	_, _ = c.PgConn().Prepare(ctx, "s1", "SELECT '(x)'::has_checked", nil)
+	logged("Parse of a row-type literal")
+	var oid uint32
+	if err := up.QueryRow(ctx, "SELECT 'checked'::regtype::oid").Scan(&oid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PgConn().Prepare(ctx, "s2", "SELECT $1", []uint32{oid}); err == nil {
+		_ = c.PgConn().ExecPrepared(ctx, "s2", [][]byte{[]byte("x")}, nil, nil).Read()
+	}
+	logged("a parameter of a domain type")
+}
+
+// An engine gap (reported, not fixed here): the catalog the gateway
+// resolves in is read by its own connections, which do not see what the
+// session's open transaction changed, and the cache it refreshes after a
+// reviewed schema change is filled from that stale view and kept after
+// COMMIT. A reviewed CREATE FUNCTION public.lower then lets lower('x') run
+// it as a read, in the transaction and for up to a minute after it.
+//
+// Remove the Skip once the engine refreshes the catalog when such a
+// transaction ends and treats names as unresolved while it is open.
+func TestReviewCatalogMissesTheSessionsOwnTransaction(t *testing.T) {
+	t.Skip("engine gap, reported: catalog refreshed before COMMIT, from connections that cannot see the session's transaction")
+	t.Parallel()
+	db := reviewDB(t)
+	ev := newEnv(t, func(o *Options) { o.Guard = readsOnly{&enginetest.Guard{}} })
+	ev.res["pg-review"] = &config.Resource{Name: "pg-review", Type: "postgres", Address: "127.0.0.1:5432", Database: db, Username: "postgres"}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, ev.url("pg-review", "require"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	up, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/"+db+"?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close(ctx)
+	for _, q := range []string{`CREATE TABLE log (x int)`,
+		`CREATE FUNCTION logging() RETURNS int VOLATILE LANGUAGE sql AS 'INSERT INTO log VALUES (1) RETURNING x'`} {
+		if _, err := up.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{"SET search_path = public, pg_catalog", "BEGIN",
+		setupMark + "CREATE FUNCTION public.lower(text) RETURNS text VOLATILE LANGUAGE sql AS 'SELECT logging()::text'",
+		"SELECT lower('x')", "COMMIT", "SELECT lower('x')"} {
+		_, _ = c.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol)
+	}
+	var n int
+	if err := up.QueryRow(ctx, "SELECT count(*) FROM log").Scan(&n); err != nil || n != 0 {
+		t.Errorf("lower('x') ran the session's own public.lower as a read %d times (%v)", n, err)
+	}
+}
