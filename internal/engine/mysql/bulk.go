@@ -269,7 +269,7 @@ func (c *conn) onBulkExecute(body []byte) bool {
 	}
 	c.trackState(op.stmts, op.ran())
 	c.done(op)
-	c.afterUnknown(op)
+	c.afterRun(op)
 	return true
 }
 

@@ -43,6 +43,10 @@ type conn struct {
 	readWait boundedWait  // awaitRead's time limit (ops.go)
 	cols     columnCache  // the last result set's column definitions (query.go)
 	lineages lineageCache // recent statements' lineages, for masking (lineagecache.go)
+	// viewCat is the view catalog the connection last classified views
+	// with, current while the cache's epoch is viewEpoch (viewkind.go).
+	viewCat   *viewCatalog
+	viewEpoch uint64
 
 	// watched is the client connection under rd once the session runs
 	// (wait.go); nil before.

@@ -63,11 +63,19 @@
 // execute that was not agreed on and every other command are refused with
 // ERR 1047; the session goes on.
 //
+// Invariant 1 (viewkind.go): before the guard is asked, the views a
+// COM_QUERY text or an execute names are looked up in the resource's view
+// catalog (views.go) and their definitions classified, through nested
+// views; the operation takes the most dangerous kind (a view calling a
+// stored function, or whose definition is hidden, is Unknown). This is
+// done per operation, against the catalog of the moment.
+//
 // Invariant 8 (tokenizing.go): a SET of an sql_mode or character set that
 // would make the server read text differently from the gateway is refused
 // outright (ERR 1231), the guard not asked; after an Unknown statement ran
-// (approved) and after COM_RESET_CONNECTION the upstream's settings are
-// read back, and a session the gateway cannot follow any more ends.
+// (approved), after any SET and after COM_RESET_CONNECTION the upstream's
+// settings and current schema are read back, and a session the gateway
+// cannot follow any more ends.
 //
 //	decide ─► Guard.Decide
 //	  hold  ─► wait silently (MySQL has no asynchronous notice; the wait shows

@@ -22,6 +22,9 @@ type operation struct {
 	stmts   []sqlkind.MySQLStatement
 	// bulkRows is how many rows a COM_STMT_BULK_EXECUTE carried (bulk.go).
 	bulkRows int
+	// sets is set when its statements change session variables: the
+	// settings are read back after it (afterRun).
+	sets bool
 
 	// filled by the relay
 	results int // results (OK packets, whole result sets) before any error

@@ -34,6 +34,10 @@ func (c *conn) onQuery(body []byte) bool {
 		op.g.State.Schema = schema
 		pre = c.refusalOf(withSchema(statementSchemas(checked), schema), checked)
 	}
+	if pre.code == "" {
+		c.viewClass(op, stmts) // viewkind.go
+	}
+	op.sets = hasSettings(checked)
 	op, v := c.decideOp(op, pre)
 	if v.Decision != guard.Allow {
 		return c.deny(v)
@@ -47,7 +51,7 @@ func (c *conn) onQuery(body []byte) bool {
 	}
 	c.trackState(op.stmts, op.ran())
 	c.done(op)
-	c.afterUnknown(op)
+	c.afterRun(op)
 	return true
 }
 

@@ -209,13 +209,10 @@ func TestReviewSessionSetters(t *testing.T) {
 // classifier sees only "SELECT * FROM v" (a table name), so the read runs
 // the function's writes unreviewed. DESIGN.md invariant 1 asks for Unknown
 // when the effect depends on a view the gateway has not looked up. The
-// engine has the view catalog (views.go, loaded for masking only); it
-// should classify the definitions of the views a statement names and take
-// the most dangerous kind. Skipped until the engine does.
+// engine classifies the definitions of the views a statement names, from
+// its view catalog (views.go), and takes the most dangerous kind
+// (viewkind.go; more attacks in review_mysql_views_test.go).
 func TestReviewViewCallsStoredFunction(t *testing.T) {
-	if !reviewEngineViewKinds {
-		t.Skip("needs the engine to classify the views a statement reads (reported)")
-	}
 	table := reviewTable(t, "view_fn")
 	fn, view := "vfn_"+randHex(3), "vv_"+randHex(3)
 	if err := adminExec(
@@ -235,9 +232,6 @@ func TestReviewViewCallsStoredFunction(t *testing.T) {
 		t.Fatalf("the view's function deleted: %d rows left", n)
 	}
 }
-
-// reviewEngineViewKinds turns TestReviewViewCallsStoredFunction on.
-const reviewEngineViewKinds = false
 
 // TestReviewNumericSQLMode: "SET sql_mode = 4" passed as a harmless read
 // (the number was read as the empty mode) and switched the server to

@@ -156,7 +156,7 @@ func (c *conn) onExecute(body []byte) bool {
 	}
 	c.trackState(op.stmts, op.ran())
 	c.done(op)
-	c.afterUnknown(op)
+	c.afterRun(op)
 	return true
 }
 
@@ -170,7 +170,12 @@ func (c *conn) onExecute(body []byte) bool {
 func (c *conn) stmtOperation(command string, s *stmt, params []guard.Param) (*operation, refusal) {
 	op := c.newOperation(command, s.text, params, s.class)
 	op.g.State.Schema = s.schema
-	return op, c.refusalOf(withSchema(statementSchemas(s.stmts), s.schema), s.stmts)
+	op.sets = hasSettings(s.stmts)
+	pre := c.refusalOf(withSchema(statementSchemas(s.stmts), s.schema), s.stmts)
+	if pre.code == "" {
+		c.viewClass(op, s.stmts) // viewkind.go
+	}
+	return op, pre
 }
 
 // withSchema adds the schema unqualified names resolve in to the schemas

@@ -57,22 +57,27 @@ func tokenizingRefusal(stmts []sqlkind.MySQLStatement) string {
 	return ""
 }
 
-// sessionSettingsQuery reads back what tokenizingRefusal guards.
-const sessionSettingsQuery = "SELECT @@SESSION.sql_mode, @@SESSION.character_set_client, @@SESSION.character_set_results"
+// sessionSettingsQuery reads back what tokenizingRefusal guards, and the
+// current schema.
+const sessionSettingsQuery = "SELECT @@SESSION.sql_mode, @@SESSION.character_set_client, @@SESSION.character_set_results, DATABASE()"
 
 // sessionUnreadable reads the upstream session's sql_mode and character
 // sets after an operation that may have changed them, and says what the
-// gateway could not follow any more ("" when the session is fine). The
-// query uses no table, so it leaves the client's SHOW WARNINGS list as it
-// was.
+// gateway could not follow any more ("" when the session is fine). It
+// also takes the current schema from the server: an approved Unknown
+// statement (EXECUTE of a prepared USE, a stored procedure) may have
+// switched it where the gateway could not see, and every later operation
+// is decided, reviewed and recorded in it. The query uses no table, so it
+// leaves the client's SHOW WARNINGS list as it was.
 func (c *conn) sessionUnreadable(after string) string {
 	r, err := c.up.Execute(sessionSettingsQuery)
-	if err != nil || r.Resultset == nil || len(r.Values) != 1 {
+	if err != nil || r.Resultset == nil || len(r.Values) != 1 || len(r.Fields) != 4 {
 		return "countersign could not read the session's sql_mode and character sets back after " + after + "; the session is ended: reconnect"
 	}
 	mode, _ := r.GetString(0, 0)
 	client, _ := r.GetString(0, 1)
 	results, _ := r.GetString(0, 2)
+	c.state.Schema, _ = r.GetString(0, 3) // NULL (no schema) reads as ""
 	var bad []string
 	if !sqlkind.MySQLSafeSQLMode(mode) {
 		bad = append(bad, fmt.Sprintf("sql_mode is %q", mode))
@@ -90,21 +95,40 @@ func (c *conn) sessionUnreadable(after string) string {
 		"statements or results differently from the server; reconnect (and leave these settings as they are)", after, strings.Join(bad, ", "))
 }
 
-// afterUnknown: an Unknown operation that ran may have changed the
-// session's settings in ways its parse could not show. Its results are
-// already with the client, so a session the gateway cannot follow any
-// more is cut from its upstream now and the client is told at its next
-// command (an error out of turn would only desynchronise it).
-func (c *conn) afterUnknown(op *operation) {
-	if op.g.Class.Kind != sqlkind.Unknown || c.unreadable != "" {
+// hasSettings reports whether any statement changes a session variable.
+func hasSettings(stmts []sqlkind.MySQLStatement) bool {
+	for _, s := range stmts {
+		if len(s.Settings) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// afterRun: an Unknown operation that ran may have changed the session's
+// settings (and schema) in ways its parse could not show. So may a SET
+// the classifier let through, were the classifier wrong about it: the
+// settings are read back after every SET too (one round trip, only for
+// texts with a SET), and a session the gateway cannot follow any more
+// ends, whatever the classifier said. The operation's results are
+// already with the client, so such a session is cut from its upstream
+// now and the client is told at its next command (an error out of turn
+// would only desynchronise it).
+func (c *conn) afterRun(op *operation) {
+	unknown := op.g.Class.Kind == sqlkind.Unknown
+	if (!unknown && !op.sets) || c.unreadable != "" {
 		return
 	}
-	// A stored procedure (CALL), EXECUTE IMMEDIATE or a compound
-	// statement may have prepared SQL-level statements the gateway did
-	// not see, under names it tracks, in another schema: their EXECUTEs
-	// are Unknown until prepared again through the gateway.
-	c.prepared, c.preparedIn = map[string]string{}, map[string]string{}
-	if why := c.sessionUnreadable("an unknown statement ran"); why != "" {
+	after := "a SET statement ran"
+	if unknown {
+		// A stored procedure (CALL), EXECUTE IMMEDIATE or a compound
+		// statement may have prepared SQL-level statements the gateway
+		// did not see, under names it tracks, in another schema: their
+		// EXECUTEs are Unknown until prepared again through the gateway.
+		c.prepared, c.preparedIn = map[string]string{}, map[string]string{}
+		after = "an unknown statement ran"
+	}
+	if why := c.sessionUnreadable(after); why != "" {
 		c.unreadable = why
 		c.setReason(why)
 		c.upClosed = true

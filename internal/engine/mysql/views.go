@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/countersign/countersign/internal/config"
@@ -42,13 +43,22 @@ const (
 // the view, the view's alias, or for a TEMPTABLE view the base table with
 // the view's column name), so a statement that reads a view is traced
 // through its text and the views' definitions instead (viewlineage.go).
-// It is only consulted when masking is active.
+// Every operation that names a relation also has the definitions of the
+// views it names classified (viewkind.go).
 type viewCache struct {
 	mu   sync.Mutex
 	sets map[string]*viewCatalog
 	// gen counts each resource's forgets: a load that started before a
 	// forget does not store what it read (it may predate the DDL).
 	gen map[string]uint64
+	// flights are the loads in progress, by resource: a session that
+	// needs a catalog while one loads waits for it instead of logging in
+	// too (every session would at once when the TTL ends).
+	flights map[string]*viewFlight
+	// epoch counts every forget, of any resource: a connection keeps the
+	// catalog it last used (viewkind.go) until the epoch moves on or the
+	// TTL ends, without taking mu for every statement.
+	epoch atomic.Uint64
 
 	classifyOnce sync.Once
 	classifier   *sqlkind.MySQLClassifier // checks view definitions' functions
@@ -70,6 +80,12 @@ type viewCatalog struct {
 	mu       sync.Mutex
 	memo     map[viewKey][]colLin
 	baseCols map[viewKey][]string
+	kinds    map[viewKey]viewVerdict // what reading each view runs (viewkind.go)
+
+	indexOnce sync.Once
+	// index is every relation by lower-cased schema, then lower-cased
+	// name: the views of that name in any letter case, none for a table.
+	index map[string]map[string][]viewKey
 }
 
 // tableColumns returns the columns SELECT * gives of a base table, or nil
@@ -174,8 +190,13 @@ func (l *viewLookup) fresh() *viewCatalog {
 // isView returns the view lookup for one operation's results of the
 // resource (named for what the masker first asks of it).
 func (e *Engine) isView(res *config.Resource) *viewLookup {
-	return &viewLookup{since: time.Now(), load: func(force bool) (*viewCatalog, error) {
-		cat, err := e.views.load(res, force)
+	since := time.Now()
+	return &viewLookup{since: since, load: func(force bool) (*viewCatalog, error) {
+		after := time.Now().Add(-viewTTL)
+		if force {
+			after = since
+		}
+		cat, err := e.views.loadAfter(res, after)
 		if err != nil {
 			e.log.Warn("loading the views of a resource failed; columns of results that read a relation are masked whole", "resource", res.Name, "error", err)
 		}
@@ -183,32 +204,58 @@ func (e *Engine) isView(res *config.Resource) *viewLookup {
 	}}
 }
 
-// load returns the resource's catalog, from the cache unless it is older
-// than viewTTL or force is set.
-func (v *viewCache) load(res *config.Resource, force bool) (*viewCatalog, error) {
+// viewFlight is one catalog load in progress; cat and err are set when
+// done is closed.
+type viewFlight struct {
+	start time.Time
+	done  chan struct{}
+	cat   *viewCatalog
+	err   error
+}
+
+// loadAfter returns a catalog of the resource loaded at or after the
+// time after: the cached one when it is that recent, else the load in
+// progress when it started then or later, else a new load.
+func (v *viewCache) loadAfter(res *config.Resource, after time.Time) (*viewCatalog, error) {
 	v.mu.Lock()
-	if s := v.sets[res.Name]; s != nil && !force && time.Since(s.at) < viewTTL {
+	if s := v.sets[res.Name]; s != nil && !s.at.Before(after) {
 		v.mu.Unlock()
 		return s, nil
 	}
+	if f := v.flights[res.Name]; f != nil && !f.start.Before(after) {
+		v.mu.Unlock()
+		<-f.done
+		return f.cat, f.err
+	}
+	f := &viewFlight{start: time.Now(), done: make(chan struct{})}
+	if v.flights == nil {
+		v.flights = map[string]*viewFlight{}
+	}
+	v.flights[res.Name] = f
 	gen := v.gen[res.Name]
 	v.mu.Unlock()
+	defer close(f.done)
 	v.classifyOnce.Do(func() { v.classifier = sqlkind.NewMySQL(sqlkind.MySQLOptions{CacheSize: -1}) })
-	cat, err := fetchViews(res)
-	if err != nil {
-		return nil, err
-	}
-	cat.cls = v.classifier
-	cat.fetchColumns = func(schema, table string) ([]string, error) { return fetchTableColumns(res, schema, table) }
+	f.cat, f.err = fetchViews(res)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.gen[res.Name] == gen {
+	if v.flights[res.Name] == f {
+		delete(v.flights, res.Name)
+	}
+	if f.err != nil {
+		f.cat = nil
+		return nil, f.err
+	}
+	f.cat.at = f.start // what it lists was there when the load began
+	f.cat.cls = v.classifier
+	f.cat.fetchColumns = func(schema, table string) ([]string, error) { return fetchTableColumns(res, schema, table) }
+	if s := v.sets[res.Name]; v.gen[res.Name] == gen && (s == nil || s.at.Before(f.cat.at)) {
 		if v.sets == nil {
 			v.sets = map[string]*viewCatalog{}
 		}
-		v.sets[res.Name] = cat
+		v.sets[res.Name] = f.cat
 	}
-	return cat, nil
+	return f.cat, nil
 }
 
 // fetchViews reads the views, their definitions and columns on a short
@@ -289,13 +336,58 @@ func rowKey(r interface {
 	return viewKey{s, t}
 }
 
-// forget drops a resource's catalog after a schema operation.
+// forget drops a resource's catalog after a schema operation. A load in
+// progress is left to finish but joined by no one any more (it may
+// predate the DDL).
 func (v *viewCache) forget(resource string) {
 	v.mu.Lock()
 	delete(v.sets, resource)
+	delete(v.flights, resource)
 	if v.gen == nil {
 		v.gen = map[string]uint64{}
 	}
 	v.gen[resource]++
+	v.epoch.Add(1)
 	v.mu.Unlock()
+}
+
+// lookup says whether schema.name is a relation the catalog lists (in
+// any letter case) and gives the views it may be: the server compares
+// names in a letter case its settings decide, so every view whose name
+// differs only in case counts.
+func (c *viewCatalog) lookup(schema, name string) (known bool, views []viewKey) {
+	c.indexOnce.Do(c.buildIndex)
+	names, ok := c.index[strings.ToLower(schema)]
+	if !ok {
+		return false, nil
+	}
+	views, known = names[strings.ToLower(name)]
+	return known, views
+}
+
+// buildIndex fills index from views and tables (whose keys are split at
+// their first dot: a schema name with a dot in it only makes a relation
+// look unlisted, which costs a reload, never a missed view).
+func (c *viewCatalog) buildIndex() {
+	c.index = map[string]map[string][]viewKey{}
+	add := func(schema string) map[string][]viewKey {
+		names := c.index[schema]
+		if names == nil {
+			names = map[string][]viewKey{}
+			c.index[schema] = names
+		}
+		return names
+	}
+	for k := range c.tables {
+		schema, name, _ := strings.Cut(k, ".")
+		names := add(schema)
+		if _, ok := names[name]; !ok {
+			names[name] = nil
+		}
+	}
+	for k := range c.views {
+		schema, name := strings.ToLower(k.schema), strings.ToLower(k.name)
+		names := add(schema)
+		names[name] = append(names[name], k)
+	}
 }
