@@ -2,8 +2,6 @@ package mysql
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -175,17 +173,7 @@ func TestUseTracksSchema(t *testing.T) {
 // gatewayClient logs in with go-mysql's client, to send raw commands.
 func gatewayClient(t *testing.T, ev *env) *client.Conn {
 	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AddCert(mustParse(serverTLS.Certificates[0].Certificate[0]))
-	c, err := client.Connect(ev.addr, "my-test", enginetest.Token, "", func(c *client.Conn) error {
-		c.SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return gatewayClientAs(t, ev, "my-test")
 }
 
 func TestRefusedCommands(t *testing.T) {
