@@ -66,6 +66,10 @@ type journal struct {
 	failed      error           // a failed write left the file unknown: every append fails
 	syncFailed  error           // SQLite's files could not be synced: no segment is deleted any more
 	segs        []*segment      // segments with an open file
+	// kept holds indexed segments not deleted because a sync failed: open,
+	// so that their locks keep another process (a CLI command) from
+	// replaying and deleting them while this one runs; closed by close.
+	kept []*segment
 
 	wake      chan struct{} // capacity 1: "the queue is not empty"
 	hurry     chan struct{} // capacity 1: "a reader waits"
@@ -543,7 +547,9 @@ func (j *journal) remove(seg *segment) {
 			j.qmu.Unlock()
 			j.log.Error("store: SQLite's files could not be synced, so no indexed journal segment is deleted any more; the next start replays them harmlessly (check the disk)", "segment", seg.path, "err", err)
 		}
-		_ = seg.f.Close()
+		j.qmu.Lock()
+		j.kept = append(j.kept, seg)
+		j.qmu.Unlock()
 		return
 	}
 	if err := os.Remove(seg.path); err != nil {
@@ -568,12 +574,16 @@ func (j *journal) close() error {
 			j.seal(seg)
 		}
 		j.qmu.Lock()
-		left, kept, lastErr, syncErr := len(j.queue), j.segs, j.indexErr, j.syncFailed
-		j.segs = nil
+		left, open, lastErr, syncErr := len(j.queue), j.segs, j.indexErr, j.syncFailed
+		kept := j.kept
+		j.segs, j.kept = nil, nil
 		j.qmu.Unlock()
 		var paths []string
-		for _, s := range kept {
+		for _, s := range open {
 			paths = append(paths, s.path)
+			_ = s.f.Close()
+		}
+		for _, s := range kept {
 			_ = s.f.Close()
 		}
 		switch {

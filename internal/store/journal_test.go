@@ -629,6 +629,19 @@ func TestJournalKeepsSegmentsAfterSyncFails(t *testing.T) {
 	if err := st.Ping(ctx); err == nil {
 		t.Fatal("Ping succeeds after SQLite's files could not be synced")
 	}
+	// Another process opening the store meanwhile (a CLI command) must not
+	// replay and delete them: its sync succeeding says nothing of the pages
+	// the failed one may have dropped. The segments stay locked.
+	other, err := store.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := filepath.Glob(filepath.Join(store.JournalDirForTest(path), "*.seg")); len(after) < len(segs) {
+		t.Fatalf("another open while the store ran took %d kept segments of %d", len(segs)-len(after), len(segs))
+	}
 	if err := st.Close(); err != nil {
 		t.Log(err)
 	}
