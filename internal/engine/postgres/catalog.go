@@ -101,6 +101,100 @@ func (c *conn) catalog() (sqlkind.Catalog, error) {
 	return c.rcat.catalog(), nil
 }
 
+// A schema change in a transaction is invisible to the catalog's own
+// connections until it commits, and a cache filled before the commit
+// would keep the old answer for its TTL. So from the moment the client
+// loop allows an operation that may change the catalog (decide makes it
+// catLast) until the relay saw the upstream idle after it (its transaction
+// committed or rolled back: txEnded), the session resolves nothing: a
+// statement whose kind depends on a lookup is unknown. The relay finishes
+// operations in order, so once the last one's transaction ended every
+// earlier one's has too. Then the client loop replaces the resource's
+// cache before the next decision, so it reads the catalog anew. With no
+// such operation open the hot path checks one pointer.
+
+// catalogAfter is the relay's part for one finished operation: a change
+// that ran drops the cache at once (for the other sessions: what they see
+// is what committed), and the relay keeps it until its transaction ends.
+func (c *conn) catalogAfter(op *operation) {
+	if !op.catChange {
+		return
+	}
+	c.catTx = op
+	if c.rcat != nil && !op.skipped {
+		c.rcat.invalidate()
+	}
+}
+
+// catalogTxEnd runs at each ReadyForQuery of a batch: once the upstream is
+// idle, what the kept operation (and every one before it) did is
+// committed, or gone.
+func (c *conn) catalogTxEnd(after byte) {
+	if after != 'I' || c.catTx == nil {
+		return
+	}
+	c.catTx.txEnded.Store(true)
+	c.catTx = nil
+}
+
+// catalogSettled reports whether the session may resolve names: no
+// operation that may have changed the catalog is in a transaction still
+// open. When the last one's transaction ended, the cache is dropped first.
+func (c *conn) catalogSettled() bool {
+	if !c.catLast.txEnded.Load() {
+		return false
+	}
+	c.catLast = nil
+	if c.rcat != nil {
+		c.rcat.invalidate()
+	}
+	return true
+}
+
+// errCatalogBlind is what blindCatalog answers every question with.
+var errCatalogBlind = errors.New("the session's open transaction may have changed the catalog")
+
+// blindCatalog is the catalog of a session whose open transaction may
+// have changed it: every lookup fails, so any statement that needs one is
+// unknown, and one that needs none keeps its kind.
+type blindCatalog struct{}
+
+func (blindCatalog) Functions(context.Context, []string) (map[string]sqlkind.FuncInfo, error) {
+	return nil, errCatalogBlind
+}
+
+func (blindCatalog) Operators(context.Context, []string) (map[string]sqlkind.FuncInfo, error) {
+	return nil, errCatalogBlind
+}
+
+func (blindCatalog) Types(context.Context, []string) (map[string]bool, error) {
+	return nil, errCatalogBlind
+}
+
+func (blindCatalog) Relations(context.Context, []string) (map[string]sqlkind.RelationInfo, error) {
+	return nil, errCatalogBlind
+}
+
+func (blindCatalog) UserImplicitCasts(context.Context) ([]string, error) {
+	return nil, errCatalogBlind
+}
+
+// blindReason is the Reason of a statement made unknown by blindCatalog.
+const blindReason = "a schema, privilege or unknown operation ran in this session's open transaction (or is still " +
+	"running), and the catalog countersign checks functions, operators, casts and views in cannot see its " +
+	"uncommitted changes, so what this statement runs cannot be checked and it counts as unknown; " +
+	"it is checked normally once the transaction commits or rolls back"
+
+// resolveBlind settles cl while the session's catalog cannot be trusted.
+func (c *conn) resolveBlind(cl sqlkind.Classification) sqlkind.Classification {
+	out, err := c.e.o.Classifier.Resolve(c.ctx, cl, blindCatalog{})
+	if err == nil {
+		return out // nothing needed a lookup
+	}
+	cl.Kind, cl.Reason = sqlkind.Unknown, blindReason
+	return cl
+}
+
 // mayChangeCatalog reports whether an operation of kind k may create,
 // replace or drop what the catalog answers about.
 func mayChangeCatalog(k sqlkind.Kind) bool {
@@ -147,6 +241,9 @@ func (e *Engine) closeCatalogs() {
 // from the catalog's cache and only names not seen within its TTL cost a
 // round trip.
 func (c *conn) resolve(cl sqlkind.Classification) sqlkind.Classification {
+	if c.catLast != nil && !c.catalogSettled() {
+		return c.resolveBlind(cl)
+	}
 	cat, err := c.catalog()
 	if err != nil {
 		c.e.log.Warn("postgres catalog unavailable; the operation is unknown", "session", c.id, "error", err)

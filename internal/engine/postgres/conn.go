@@ -56,6 +56,15 @@ type conn struct {
 	curStmts        []sqlkind.Statement // the statements being classified, for lookupPrepared
 	lookup          func(string) (sqlkind.Classification, bool)
 
+	// catLast is the last operation that may change the catalog (schema,
+	// privilege, admin, unknown) the client loop allowed, until it sees its
+	// transaction ended: till then the shared catalog may not show what it
+	// (or one before it) did (catalog.go). Client loop only.
+	catLast *operation
+	// catTx is the last such operation the relay finished in the
+	// transaction still open upstream (relay only).
+	catTx *operation
+
 	holdMu     sync.Mutex
 	holdCancel context.CancelCauseFunc
 

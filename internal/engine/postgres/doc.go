@@ -72,8 +72,12 @@
 //	                                              resource sets record.results)
 //
 // The extended protocol is decided at Execute, from the prepared text and
-// the portal's bound parameters; Parse runs nothing. Messages behind a
-// held Execute queue behind it.
+// the portal's bound parameters. Messages behind a held Execute queue
+// behind it. A Parse that declares a parameter type outside the built-in
+// range (oid >= 16384: a domain, enum or other user type) is refused
+// (0A000, recorded as unknown): the upstream runs the type's input (a
+// domain's CHECK) with the value at Bind, before any Execute is decided,
+// and a Sync right after the Bind would commit what it did.
 //
 // # Classification
 //
@@ -86,7 +90,12 @@
 // The catalog is one cached pgcatalog per resource over a small pool with
 // the resource's credentials; its cache is dropped after an operation of
 // schema, privilege, admin or unknown kind ran through the gateway. A
-// catalog that cannot answer makes the operation unknown.
+// catalog that cannot answer makes the operation unknown. The pool cannot
+// see what the session's open transaction changed, so from the moment such
+// an operation is allowed until the upstream is idle after it (COMMIT or
+// ROLLBACK), the session resolves no name: a statement whose kind needs a
+// lookup is unknown. When that transaction ends the cache is dropped again
+// before the next decision.
 //
 // # Waiting
 //
@@ -116,10 +125,12 @@
 // last description the upstream sent for the portal (or its statement,
 // with the Bind's result formats) is shown to the filter first.
 //
-// Known limits: the catalog is read on another connection, so a view or
-// function created inside the session's open transaction is not seen
-// until it commits (it needed a schema grant to be created); code of
-// unknown kind could prepare statements the gateway does not see.
+// Known limits: code of unknown kind could prepare statements the gateway
+// does not see. Parse is forwarded at once, and the upstream's parse
+// analysis runs the input of the types of the literals it coerces (a
+// row-type or domain literal: a domain's CHECK), before any Execute is
+// decided; Bind does the same for parameters whose type the text implies
+// (INSERT INTO t VALUES ($1) with a domain-typed column, $1::a_domain).
 //
 // # COPY FROM STDIN
 //

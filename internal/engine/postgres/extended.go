@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/sqlkind"
@@ -11,8 +13,9 @@ import (
 
 // stmt is a prepared statement of the session. Protocol-level (Parse) and
 // SQL-level (PREPARE) statements share one namespace upstream, so they
-// share this map too. A statement's text is decided at each Execute, never
-// at Parse: Parse runs nothing.
+// share this map too. A statement's text is decided at each Execute, not
+// at Parse (see the package doc's known limits for what the upstream runs
+// at Parse and Bind).
 type stmt struct {
 	text  string // the Parse text; "" for a SQL-level statement
 	types []uint32
@@ -60,9 +63,44 @@ func (p *portal) rowDesc() *pgproto3.RowDescription {
 }
 
 func (c *conn) onParse(m *pgproto3.Parse) bool {
+	if why := userParamTypes(m.ParameterOIDs); why != "" {
+		return c.refuseParse(strings.Clone(m.Query), why)
+	}
 	st := &stmt{text: strings.Clone(m.Query), types: append([]uint32(nil), m.ParameterOIDs...)}
 	c.define(strings.Clone(m.Name), st)
 	return c.forward(m, pending{kind: pendParse, st: st})
+}
+
+// firstNormalOID is PostgreSQL's FirstNormalObjectId: every type below it
+// was made by initdb (built-in); a user's types (domains, enums, composite
+// and base types) get OIDs from here on.
+const firstNormalOID = 16384
+
+// userParamTypes says why a Parse's declared parameter types are refused,
+// or "". The upstream converts a bound value with its type's input function
+// at Bind, which the gateway forwards at once: a domain's CHECK or a base
+// type's input is user code, and it would run (and a Sync commit what it
+// did) before any Execute is decided (invariant 1).
+func userParamTypes(oids []uint32) string {
+	for i, oid := range oids {
+		if oid >= firstNormalOID {
+			return fmt.Sprintf("parameter $%d is declared with type oid %d, which is not a PostgreSQL built-in type: "+
+				"its input function (a domain's CHECK, a user type's input) would run with the bound value at Bind, "+
+				"before countersign decides the statement; send it as a simple query with the value written in the text "+
+				"(it is then classified and reviewed whole), or declare the parameter as a built-in type", i+1, oid)
+		}
+	}
+	return ""
+}
+
+// refuseParse refuses a Parse without asking the guard (nothing the guard
+// says could make running its user code before a decision safe), records
+// the refusal, and skips to Sync on both sides.
+func (c *conn) refuseParse(text, why string) bool {
+	op := &operation{started: time.Now(), g: guard.Operation{Text: text, State: c.state.snapshot(), Class: unknownClass(why)}}
+	op.v = guard.Verdict{Decision: guard.Deny, Code: verdictUnsupported, Message: "countersign refused this Parse: " + why}
+	c.e.recordOperation(c, op)
+	return c.refuseExtended(op.v)
 }
 
 // define records a statement under name; a named statement defined again
@@ -145,6 +183,10 @@ func (c *conn) portalOperation(p *portal) (string, []guard.Param, sqlkind.Classi
 		return "", nil, unknownClass("the portal was not bound to a statement the gateway saw parsed"), nil
 	case p.st.conflict || p.st.failed.Load():
 		return p.st.text, p.params, unknownClass("the statement name was prepared again while it existed; which statement the upstream holds is not known (close it and prepare it again)"), nil
+	}
+	if why := userParamTypes(p.st.types); why != "" {
+		// Not reached while onParse refuses such a Parse: a second lock.
+		return p.st.text, p.params, unknownClass(why), nil
 	}
 	class, stmts := c.classifyOp(p.st.text)
 	return p.st.text, p.params, class, stmts

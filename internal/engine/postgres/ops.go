@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/countersign/countersign/internal/guard"
@@ -25,6 +26,12 @@ type operation struct {
 	// grantEnds is the session's count of ended grants when the operation
 	// was decided: forward compares it once the operation is queued.
 	grantEnds uint64
+	// catChange: allowed, of a kind that may change the catalog (the
+	// session's catLast until a later one, or until txEnded).
+	catChange bool
+	// txEnded is set by the relay once the upstream was idle after the
+	// operation: its transaction committed or rolled back.
+	txEnded atomic.Bool
 	// digestHex is hex(digestOf), made once for both of the operation's
 	// events; digestOf is the verdict digest it was made from.
 	digestHex string
@@ -94,6 +101,12 @@ func (c *conn) decide(text string, params []guard.Param, class sqlkind.Classific
 	}
 	if c.res.Record.Results > 0 {
 		op.capture = c.newCapture(op, v)
+	}
+	if mayChangeCatalog(class.Kind) {
+		// Counted before it is forwarded, so no decision after this one
+		// trusts the catalog until its transaction ends (catalog.go).
+		op.catChange = true
+		c.catLast = op
 	}
 	if v.Notice != "" {
 		// An allowed operation's notice (break-glass: "recorded, a

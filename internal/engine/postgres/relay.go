@@ -315,15 +315,14 @@ func (c *conn) finishBatch(r *relayState, after byte) {
 		// transaction after its ROLLBACK this errs towards keeping them
 		// consumed.
 		out.RolledBack = (failed != "" && after != 'T') || (strings.HasPrefix(op.tag, "ROLLBACK") && after == 'I')
-		if c.rcat != nil && mayChangeCatalog(op.g.Class.Kind) && !op.skipped {
-			c.rcat.invalidate()
-		}
+		c.catalogAfter(op)
 		c.e.o.Guard.Done(context.Background(), c.sess, &op.g, op.v, out)
 		c.e.recordOutcome(c, op, out)
 	}
 	clear(r.batch)
 	r.batch = r.batch[:0]
 	r.txWas = after
+	c.catalogTxEnd(after)
 }
 
 // rowsOf reads the row count from a command tag ("INSERT 0 5", "SELECT 3").

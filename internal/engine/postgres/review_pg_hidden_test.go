@@ -9,6 +9,7 @@ import (
 	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/guard"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // readsOnly is a creator's policy: reads run, everything else is refused
@@ -172,73 +173,66 @@ func run(ctx context.Context, c *pgx.Conn, q string, mode pgx.QueryExecMode) err
 	return rows.Err()
 }
 
-// Two gaps that belong to the engine, not the classifier (reported, not
-// fixed here): the upstream runs code for a statement before the gateway
-// decides it.
-//   - Parse is forwarded undecided, and parsing a row-type (or domain
-//     array) literal runs the column types' input, so a domain's CHECK
-//     runs on Parse; a Sync then commits what it did.
-//   - A Parse's parameter type OIDs are not checked: SELECT $1 declared
-//     with a domain type is a read, and Bind runs the domain's CHECK.
+// An engine gap (reported, not fixed): the upstream runs user code for a
+// statement before the gateway decides it, because Parse and Bind are
+// forwarded at once and a Sync right after them commits what it did, with
+// no Execute ever decided. Verified on PostgreSQL 15 (each case alone
+// logs one row, through the gateway as directly):
+//   - Parse of a row-type or domain-array literal ('(x)'::has_checked,
+//     '{x}'::checked[]) runs the column or element domain's CHECK in parse
+//     analysis ('x'::checked does not: its CHECK runs at execution);
+//   - Bind of a parameter whose type the text implies (INSERT INTO
+//     has_checked VALUES ($1), $1::checked, parameter oid 0) runs the
+//     domain's input and CHECK with the bound value;
+//   - Bind plans the statement and folds a user function marked
+//     immutable (SELECT lies()), which runs it.
 //
-// Remove the Skip once the engine decides Parse (or refuses parameter
-// types outside pg_catalog).
+// A Parse declaring a user parameter type is refused
+// (TestReviewParamTypeOfADomainRefused). Remove the Skip once the engine
+// decides (or refuses) such a Parse or Bind before forwarding it.
 func TestReviewParseRunsCodeBeforeDecision(t *testing.T) {
-	t.Skip("engine gap, reported: Parse is forwarded before any decision and parameter type OIDs are not checked")
+	t.Skip("engine gap, reported: Parse and Bind are forwarded before any decision, and the upstream runs domain CHECKs and folds immutable user functions there")
 	t.Parallel()
 	db := reviewDB(t)
 	ev := newEnv(t, func(o *Options) { o.Guard = readsOnly{&enginetest.Guard{}} })
 	ev.res["pg-review"] = &config.Resource{Name: "pg-review", Type: "postgres", Address: "127.0.0.1:5432", Database: db, Username: "postgres"}
 	ctx := context.Background()
-	c, err := pgx.Connect(ctx, ev.url("pg-review", "require"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	up, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/"+db+"?sslmode=disable")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close(ctx)
-	for _, q := range []string{`CREATE TABLE log (x int)`,
-		`CREATE FUNCTION logging_check(text) RETURNS bool VOLATILE LANGUAGE sql AS 'INSERT INTO log VALUES (3); SELECT true'`,
+	up := reviewUpstream(t, db, `CREATE TABLE log (x text)`,
+		`CREATE FUNCTION logging_check(v text) RETURNS bool VOLATILE LANGUAGE plpgsql
+		   AS $$BEGIN INSERT INTO log VALUES (v); RETURN true; END$$`,
 		`CREATE DOMAIN checked AS text CHECK (logging_check(VALUE))`,
-		`CREATE TABLE has_checked (d checked)`} {
-		if _, err := up.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	logged := func(what string) {
-		t.Helper()
+		`CREATE TABLE has_checked (d checked)`,
+		`CREATE FUNCTION logv() RETURNS int VOLATILE LANGUAGE sql AS $$INSERT INTO log VALUES ('lies') RETURNING 1$$`,
+		`CREATE FUNCTION lies() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$BEGIN PERFORM logv(); RETURN 1; END$$`)
+	fe, done := rawSessionTo(t, ev.url("pg-review", "require"))
+	defer done()
+	bind := func(v string) *pgproto3.Bind { return &pgproto3.Bind{Parameters: [][]byte{[]byte(v)}} }
+	for name, msgs := range map[string][]pgproto3.FrontendMessage{
+		"row-type literal at Parse": {&pgproto3.Parse{Query: "SELECT '(p1)'::has_checked"}, &pgproto3.Sync{}},
+		"domain array at Parse":     {&pgproto3.Parse{Query: "SELECT '{p2}'::checked[]"}, &pgproto3.Sync{}},
+		"implied domain parameter":  {&pgproto3.Parse{Query: "INSERT INTO has_checked VALUES ($1)"}, bind("b3"), &pgproto3.Sync{}},
+		"cast parameter":            {&pgproto3.Parse{Query: "SELECT $1::checked"}, bind("b4"), &pgproto3.Sync{}},
+		"folded at Bind":            {&pgproto3.Parse{Query: "SELECT lies()"}, &pgproto3.Bind{}, &pgproto3.Sync{}},
+	} {
+		send(t, fe, msgs...)
+		until[*pgproto3.ReadyForQuery](t, fe)
 		var n int
 		if err := up.QueryRow(ctx, "SELECT count(*) FROM log").Scan(&n); err != nil || n != 0 {
-			t.Errorf("%s ran user code upstream: %d rows logged (%v)", what, n, err)
+			t.Errorf("%s ran user code upstream before any decision: %d rows logged (%v)", name, n, err)
 		}
 		_, _ = up.Exec(ctx, "TRUNCATE log")
 	}
-	_, _ = c.PgConn().Prepare(ctx, "s1", "SELECT '(x)'::has_checked", nil)
-	logged("Parse of a row-type literal")
-	var oid uint32
-	if err := up.QueryRow(ctx, "SELECT 'checked'::regtype::oid").Scan(&oid); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.PgConn().Prepare(ctx, "s2", "SELECT $1", []uint32{oid}); err == nil {
-		_ = c.PgConn().ExecPrepared(ctx, "s2", [][]byte{[]byte("x")}, nil, nil).Read()
-	}
-	logged("a parameter of a domain type")
 }
 
-// An engine gap (reported, not fixed here): the catalog the gateway
-// resolves in is read by its own connections, which do not see what the
-// session's open transaction changed, and the cache it refreshes after a
-// reviewed schema change is filled from that stale view and kept after
-// COMMIT. A reviewed CREATE FUNCTION public.lower then lets lower('x') run
-// it as a read, in the transaction and for up to a minute after it.
-//
-// Remove the Skip once the engine refreshes the catalog when such a
-// transaction ends and treats names as unresolved while it is open.
+// The catalog the gateway resolves in is read by its own connections,
+// which do not see what the session's open transaction changed, and a
+// cache filled before COMMIT would keep the stale answer for its TTL. A
+// reviewed CREATE FUNCTION public.lower would then let lower('x') run it
+// as a read, in the transaction and after it. While a transaction in which
+// a schema change ran is open, the session resolves no name (the read is
+// unknown), and when it ends, by COMMIT or ROLLBACK, the catalog is read
+// anew.
 func TestReviewCatalogMissesTheSessionsOwnTransaction(t *testing.T) {
-	t.Skip("engine gap, reported: catalog refreshed before COMMIT, from connections that cannot see the session's transaction")
 	t.Parallel()
 	db := reviewDB(t)
 	ev := newEnv(t, func(o *Options) { o.Guard = readsOnly{&enginetest.Guard{}} })
@@ -249,24 +243,68 @@ func TestReviewCatalogMissesTheSessionsOwnTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	up, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/"+db+"?sslmode=disable")
+	up := reviewUpstream(t, db, `CREATE TABLE log (x int)`,
+		`CREATE FUNCTION logging() RETURNS int VOLATILE LANGUAGE sql AS 'INSERT INTO log VALUES (1) RETURNING x'`)
+	exec := func(q string) {
+		t.Helper()
+		if _, err := c.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	shadow := func(name string) string {
+		return setupMark + "CREATE FUNCTION public." + name + "(text) RETURNS text VOLATILE LANGUAGE sql AS 'SELECT logging()::text'"
+	}
+	readAs := func(q, want string) {
+		t.Helper()
+		for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+			var got string
+			err := c.QueryRow(ctx, q, mode).Scan(&got)
+			switch {
+			case want == "" && (err == nil || !strings.Contains(err.Error(), "needs a review")):
+				t.Errorf("%s (%v): %q, %v; want refused", q, mode, got, err)
+			case want != "" && (err != nil || got != want):
+				t.Errorf("%s (%v): %q, %v; want %q", q, mode, got, err, want)
+			}
+		}
+	}
+	exec("SET search_path = public, pg_catalog")
+	// The built-ins are in the cache before the transactions below.
+	readAs("SELECT lower('X')", "x")
+	readAs("SELECT upper('x')", "X")
+	readAs("SELECT initcap('x')", "X")
+
+	// COMMIT: the next read sees the session's public.lower, though
+	// another session filled the cache while it was uncommitted.
+	other, err := pgx.Connect(ctx, ev.url("pg-review", "require"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer up.Close(ctx)
-	for _, q := range []string{`CREATE TABLE log (x int)`,
-		`CREATE FUNCTION logging() RETURNS int VOLATILE LANGUAGE sql AS 'INSERT INTO log VALUES (1) RETURNING x'`} {
-		if _, err := up.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
+	defer other.Close(ctx)
+	exec("BEGIN")
+	exec(shadow("lower"))
+	var got string
+	if err := other.QueryRow(ctx, "SELECT lower('X')", pgx.QueryExecModeSimpleProtocol).Scan(&got); err != nil || got != "x" {
+		t.Fatalf("another session's lower('X') before the COMMIT: %q, %v", got, err)
 	}
-	for _, q := range []string{"SET search_path = public, pg_catalog", "BEGIN",
-		setupMark + "CREATE FUNCTION public.lower(text) RETURNS text VOLATILE LANGUAGE sql AS 'SELECT logging()::text'",
-		"SELECT lower('x')", "COMMIT", "SELECT lower('x')"} {
-		_, _ = c.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol)
+	exec("COMMIT")
+	readAs("SELECT lower('X')", "")
+
+	// Inside the transaction: unknown (the refusal aborts it).
+	exec("BEGIN")
+	exec(shadow("upper"))
+	if err := run(ctx, c, "SELECT upper('x')", pgx.QueryExecModeSimpleProtocol); err == nil || !strings.Contains(err.Error(), "unknown needs a review") {
+		t.Errorf("SELECT upper('x') in the transaction that shadowed it: %v, want refused as unknown", err)
 	}
+	exec("ROLLBACK")
+	// ROLLBACK: the shadow is gone, and the session resolves names again.
+	readAs("SELECT upper('x')", "X")
+	exec("BEGIN")
+	exec(shadow("initcap"))
+	exec("ROLLBACK")
+	readAs("SELECT initcap('x')", "X")
+
 	var n int
 	if err := up.QueryRow(ctx, "SELECT count(*) FROM log").Scan(&n); err != nil || n != 0 {
-		t.Errorf("lower('x') ran the session's own public.lower as a read %d times (%v)", n, err)
+		t.Errorf("a shadowing function ran as a read %d times (%v)", n, err)
 	}
 }
