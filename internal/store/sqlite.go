@@ -135,7 +135,36 @@ func (s *SQLite) Close() error {
 	if s.w != nil {
 		errs = append(errs, s.w.Close())
 	}
+	errs = append(errs, s.awaitConnsClosed())
 	return errors.Join(errs...)
+}
+
+// closeWait bounds how long Close waits for connections still in use.
+const closeWait = 10 * time.Second
+
+// awaitConnsClosed waits until every connection of both pools is closed.
+// database/sql closes a connection that was in use when Close came (a
+// query of a goroutine that has not noticed the shutdown) only once it is
+// released, and the last SQLite connection to close checkpoints the WAL
+// and recreates the -shm file it needs for that: the files would change
+// after Close returned, under a backup or a move of the data directory.
+func (s *SQLite) awaitConnsClosed() error {
+	deadline := time.Now().Add(closeWait)
+	for {
+		n := 0
+		for _, db := range []*sql.DB{s.r, s.w} {
+			if db != nil {
+				n += db.Stats().OpenConnections
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("store: %d connections to %s were still in use %s after close", n, s.path, closeWait)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // writeTx runs fn in one write transaction on the writer connection.
