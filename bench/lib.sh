@@ -77,31 +77,21 @@ YAML
 
 # cs_resource NAME: a PostgreSQL resource on $DB that group bench may use
 # and leads review; what a script adds goes on inside its review map.
-cs_resource() {
-	cat <<YAML
-  - name: $1
-    type: postgres
-    address: 127.0.0.1:$PG_PORT
-    database: $DB
-    username: postgres
-    policy:
-      access: [bench]
-      review:
-        kinds: [write, schema, privilege, admin, unknown]
-        approvers: [leads]
-YAML
-}
+cs_resource() { cs_resource_of "$1" postgres "$PG_PORT" postgres; }
 
 # cs_resource_mysql NAME: a MySQL resource on MariaDB's database $DB (as
 # root) that group bench may use and leads review; clients log in with
 # NAME as their user.
-cs_resource_mysql() {
+cs_resource_mysql() { cs_resource_of "$1" mysql "$MY_PORT" root; }
+
+# cs_resource_of NAME TYPE PORT USER: what both resources share.
+cs_resource_of() {
 	cat <<YAML
   - name: $1
-    type: mysql
-    address: 127.0.0.1:$MY_PORT
+    type: $2
+    address: 127.0.0.1:$3
     database: $DB
-    username: root
+    username: $4
     policy:
       access: [bench]
       review:

@@ -184,10 +184,6 @@ func (c *conn) portalOperation(p *portal) (string, []guard.Param, sqlkind.Classi
 	case p.st.conflict || p.st.failed.Load():
 		return p.st.text, p.params, unknownClass("the statement name was prepared again while it existed; which statement the upstream holds is not known (close it and prepare it again)"), nil
 	}
-	if why := userParamTypes(p.st.types); why != "" {
-		// Not reached while onParse refuses such a Parse: a second lock.
-		return p.st.text, p.params, unknownClass(why), nil
-	}
 	class, stmts := c.classifyOp(p.st.text)
 	return p.st.text, p.params, class, stmts
 }

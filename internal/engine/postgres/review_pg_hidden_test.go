@@ -30,6 +30,16 @@ func (g readsOnly) Decide(ctx context.Context, s *guard.Session, op *guard.Opera
 
 // reviewDB makes a database of the test's own: a user = operator on int
 // would make every = in the shared test database unknown.
+// reviewEnv is a gateway whose guard (g, allowing reads only) fronts
+// resource pg-review on a database of its own (reviewDB).
+func reviewEnv(t *testing.T, g *enginetest.Guard) (*env, string) {
+	t.Helper()
+	db := reviewDB(t)
+	ev := newEnv(t, func(o *Options) { o.Guard = readsOnly{g} })
+	ev.res["pg-review"] = &config.Resource{Name: "pg-review", Type: "postgres", Address: "127.0.0.1:5432", Database: db, Username: "postgres"}
+	return ev, db
+}
+
 func reviewDB(t *testing.T) string {
 	t.Helper()
 	name := "cs_review_" + randHex(4)
@@ -46,10 +56,8 @@ func reviewDB(t *testing.T) string {
 // upstream.
 func TestReviewHiddenCodeRefusedEndToEnd(t *testing.T) {
 	t.Parallel()
-	db := reviewDB(t)
 	g := &enginetest.Guard{}
-	ev := newEnv(t, func(o *Options) { o.Guard = readsOnly{g} })
-	ev.res["pg-review"] = &config.Resource{Name: "pg-review", Type: "postgres", Address: "127.0.0.1:5432", Database: db, Username: "postgres"}
+	ev, db := reviewEnv(t, g)
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, ev.url("pg-review", "require"))
 	if err != nil {
@@ -193,9 +201,7 @@ func run(ctx context.Context, c *pgx.Conn, q string, mode pgx.QueryExecMode) err
 func TestReviewParseRunsCodeBeforeDecision(t *testing.T) {
 	t.Skip("engine gap, reported: Parse and Bind are forwarded before any decision, and the upstream runs domain CHECKs and folds immutable user functions there")
 	t.Parallel()
-	db := reviewDB(t)
-	ev := newEnv(t, func(o *Options) { o.Guard = readsOnly{&enginetest.Guard{}} })
-	ev.res["pg-review"] = &config.Resource{Name: "pg-review", Type: "postgres", Address: "127.0.0.1:5432", Database: db, Username: "postgres"}
+	ev, db := reviewEnv(t, &enginetest.Guard{})
 	ctx := context.Background()
 	up := reviewUpstream(t, db, `CREATE TABLE log (x text)`,
 		`CREATE FUNCTION logging_check(v text) RETURNS bool VOLATILE LANGUAGE plpgsql
@@ -234,9 +240,7 @@ func TestReviewParseRunsCodeBeforeDecision(t *testing.T) {
 // anew.
 func TestReviewCatalogMissesTheSessionsOwnTransaction(t *testing.T) {
 	t.Parallel()
-	db := reviewDB(t)
-	ev := newEnv(t, func(o *Options) { o.Guard = readsOnly{&enginetest.Guard{}} })
-	ev.res["pg-review"] = &config.Resource{Name: "pg-review", Type: "postgres", Address: "127.0.0.1:5432", Database: db, Username: "postgres"}
+	ev, db := reviewEnv(t, &enginetest.Guard{})
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, ev.url("pg-review", "require"))
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/engine/enginetest"
 	"github.com/countersign/countersign/internal/recording"
 	"github.com/jackc/pgx/v5"
@@ -38,9 +37,7 @@ func reviewUpstream(t *testing.T, db string, setup ...string) *pgx.Conn {
 // unaffected.
 func TestReviewParamTypeOfADomainRefused(t *testing.T) {
 	t.Parallel()
-	db := reviewDB(t)
-	ev := newEnv(t, func(o *Options) { o.Guard = readsOnly{&enginetest.Guard{}} })
-	ev.res["pg-review"] = &config.Resource{Name: "pg-review", Type: "postgres", Address: "127.0.0.1:5432", Database: db, Username: "postgres"}
+	ev, db := reviewEnv(t, &enginetest.Guard{})
 	ctx := context.Background()
 	up := reviewUpstream(t, db, `CREATE TABLE log (x text)`,
 		`CREATE FUNCTION logging_check(v text) RETURNS bool VOLATILE LANGUAGE plpgsql
