@@ -58,7 +58,11 @@
 // the planner folds from CHECK constraints, index expressions and
 // statistics are checked (pgfold.go); EXPLAIN EXECUTE takes the prepared
 // statement's kind; in a read, a relation the catalog cannot find is
-// Unknown.
+// Unknown; so is a statement reaching a relation with a column whose type
+// runs user code when a value is converted to it (a domain whose CHECK
+// calls a user or volatile function, or an array, row or range type of
+// one: RelationInfo.CodeColumns), since COALESCE, UNION, array_append or a
+// string constant compared with it convert other values to that type.
 //
 // # Passwords
 //

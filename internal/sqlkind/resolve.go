@@ -42,6 +42,14 @@ type RelationInfo struct {
 	// column, which runs it (constraint exclusion of children, partitions
 	// and UNION ALL members; loading index and statistics definitions).
 	Checks []string
+	// CodeColumns are the columns ("name type") of those relations whose
+	// type runs user code when a value is converted to it: a domain whose
+	// CHECK calls a function outside pg_catalog (or a volatile one), or an
+	// array, row or range type of one (see CodeTypeCatalog). An expression
+	// that meets such a column may convert another value to its type
+	// (COALESCE, UNION, array_append, a string constant compared with an
+	// array of the domain), which runs the CHECK.
+	CodeColumns []string
 }
 
 // Catalog answers questions about the upstream database. A name missing from
@@ -211,6 +219,17 @@ type CastCatalog interface {
 	UserImplicitCasts(ctx context.Context) ([]string, error)
 }
 
+// CodeTypeCatalog is implemented by a Catalog that can list the types
+// whose input runs user code (RelationInfo.CodeColumns says which columns
+// have one). PostgreSQL converts a string constant to its target type
+// while it parses a statement, and a bound parameter while it binds it,
+// both before an extended-protocol Execute is decided: the PostgreSQL
+// engine asks before it forwards a Parse that is not a read.
+type CodeTypeCatalog interface {
+	// CodeTypes returns those types' names; empty when there are none.
+	CodeTypes(ctx context.Context) ([]string, error)
+}
+
 func checkImplicitCasts(ctx context.Context, c Classification, cat Catalog) (string, error) {
 	cc, ok := cat.(CastCatalog)
 	if !ok || len(c.Objects)+len(c.Functions)+len(c.Types)+len(c.Operators) == 0 {
@@ -252,6 +271,11 @@ func (p *PostgresClassifier) checkRelations(ctx context.Context, c Classificatio
 			// TABLE x; INSERT INTO x keeps its kind.
 			return fmt.Sprintf("relation %s is not in the upstream catalog (is it new in this transaction, "+
 				"or named through pg_temp?), so what reading it runs cannot be checked", name), nil
+		}
+		if len(info.CodeColumns) > 0 {
+			return fmt.Sprintf("relation %s has column %s, whose type runs user code when a value is converted to it "+
+				"(a domain CHECK calling a function outside pg_catalog); a statement reaching it may run that code",
+				name, info.CodeColumns[0]), nil
 		}
 		for _, def := range info.Views {
 			if why, err := p.expand(ctx, "view "+name, def, c.pending, cat, depth); err != nil || why != "" {

@@ -179,6 +179,10 @@ func (blindCatalog) UserImplicitCasts(context.Context) ([]string, error) {
 	return nil, errCatalogBlind
 }
 
+func (blindCatalog) CodeTypes(context.Context) ([]string, error) {
+	return nil, errCatalogBlind
+}
+
 // blindReason is the Reason of a statement made unknown by blindCatalog.
 const blindReason = "a schema, privilege or unknown operation ran in this session's open transaction (or is still " +
 	"running), and the catalog countersign checks functions, operators, casts and views in cannot see its " +

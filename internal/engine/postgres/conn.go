@@ -45,6 +45,7 @@ type conn struct {
 	// client loop only
 	stmts           map[string]*stmt // protocol- and SQL-level prepared statements
 	portals         map[string]*portal
+	boundOps        []*portal // portals holding an operation their Bind decided (dropBoundOps)
 	ignoreUntilSync bool
 	copyExec        bool                // an extended-protocol COPY FROM STDIN may be under way (the queue knows for sure)
 	refreshAtSync   bool                // read the state after the client's next Sync

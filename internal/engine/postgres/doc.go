@@ -60,9 +60,10 @@
 //	                                             upstream ErrorResponse for a
 //	                                             refusal is replaced by the
 //	                                             gateway's (42501, 57014, 58000)
-//	Parse/Bind/Describe/Close: pass at once     RowDescription/DataRow/CopyData
+//	Parse/Describe/Close: pass at once          RowDescription/DataRow/CopyData
 //	  (statements and portals tracked,            ─► ResultFilter (masking) ─►
-//	   parameters copied)                         streamed, never buffered
+//	   parameters copied; Bind of a non-read:     streamed, never buffered
+//	   decided first, as above)
 //	Sync/Flush/Query: write to the upstream     ReadyForQuery: status from the
 //	CopyData: streamed (body limit applies)       upstream; Guard.Done and
 //	                                              "operation.outcome" for each
@@ -71,13 +72,24 @@
 //	                                              by Options.Capture, when the
 //	                                              resource sets record.results)
 //
-// The extended protocol is decided at Execute, from the prepared text and
-// the portal's bound parameters. Messages behind a held Execute queue
-// behind it. A Parse that declares a parameter type outside the built-in
-// range (oid >= 16384: a domain, enum or other user type) is refused
-// (0A000, recorded as unknown): the upstream runs the type's input (a
-// domain's CHECK) with the value at Bind, before any Execute is decided,
-// and a Sync right after the Bind would commit what it did.
+// The extended protocol is decided from the prepared text and the
+// portal's bound parameters: a read at Execute, anything else at Bind,
+// before the Bind goes upstream, since binding converts the parameters
+// with their types' input (a domain's CHECK) and plans the statement,
+// folding immutable and stable functions (a user function among them), and
+// a Sync right after the Bind would commit what that ran. The portal's
+// first Execute runs the operation its Bind decided; one no Execute took
+// by the next Sync ends there (recorded as skipped). Messages behind a
+// held Bind or Execute queue behind it. Parse passes at once, except:
+//   - a Parse that declares a parameter type outside the built-in range
+//     (oid >= 16384: a domain, enum or other user type) is refused (0A000,
+//     recorded as unknown): Bind would run the type's input;
+//   - a Parse of anything but a read whose text holds a string constant is
+//     refused while the database has types whose input runs user code
+//     (sqlkind.CodeTypeCatalog), or while a schema change ran in the
+//     session's open transaction (the catalog cannot tell): parse analysis
+//     converts the constant with its target type's input. Such a text runs
+//     as a simple query, or with the constant passed as a parameter.
 //
 // # Classification
 //
@@ -126,11 +138,8 @@
 // with the Bind's result formats) is shown to the filter first.
 //
 // Known limits: code of unknown kind could prepare statements the gateway
-// does not see. Parse is forwarded at once, and the upstream's parse
-// analysis runs the input of the types of the literals it coerces (a
-// row-type or domain literal: a domain's CHECK), before any Execute is
-// decided; Bind does the same for parameters whose type the text implies
-// (INSERT INTO t VALUES ($1) with a domain-typed column, $1::a_domain).
+// does not see. An Execute of a portal after the Sync that followed its
+// Bind (a named portal in a transaction) is decided again at that Execute.
 //
 // # COPY FROM STDIN
 //

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -13,9 +14,8 @@ import (
 
 // stmt is a prepared statement of the session. Protocol-level (Parse) and
 // SQL-level (PREPARE) statements share one namespace upstream, so they
-// share this map too. A statement's text is decided at each Execute, not
-// at Parse (see the package doc's known limits for what the upstream runs
-// at Parse and Bind).
+// share this map too. A statement's text is decided with its parameters:
+// at Bind when it is not a read, else at each Execute (see onBind).
 type stmt struct {
 	text  string // the Parse text; "" for a SQL-level statement
 	types []uint32
@@ -39,6 +39,14 @@ type portal struct {
 	params  []guard.Param
 	formats []int16 // the Bind's result format codes
 	desc    atomic.Pointer[pgproto3.RowDescription]
+	// text, class and stmts are the portal's operation as classified at
+	// Bind, when the upstream fixes the portal's plan.
+	text  string
+	class sqlkind.Classification
+	stmts []sqlkind.Statement
+	// op is the operation decided at Bind, until the portal's first
+	// Execute runs it or the client's next Sync (onSync) gives up on it.
+	op *operation
 }
 
 // rowDesc is the RowDescription of the rows an Execute of p returns: the
@@ -64,6 +72,9 @@ func (p *portal) rowDesc() *pgproto3.RowDescription {
 
 func (c *conn) onParse(m *pgproto3.Parse) bool {
 	if why := userParamTypes(m.ParameterOIDs); why != "" {
+		return c.refuseParse(strings.Clone(m.Query), why)
+	}
+	if why := c.parseRunsCode(m.Query); why != "" {
 		return c.refuseParse(strings.Clone(m.Query), why)
 	}
 	st := &stmt{text: strings.Clone(m.Query), types: append([]uint32(nil), m.ParameterOIDs...)}
@@ -93,6 +104,78 @@ func userParamTypes(oids []uint32) string {
 	return ""
 }
 
+// parseRunsCode says why forwarding a Parse of text could run user code
+// before any decision, or "". PostgreSQL converts each string constant to
+// the type its context wants while it parses the statement, with that
+// type's input function: for a code type (sqlkind.CodeTypeCatalog: a
+// domain whose CHECK calls a user function, an array or row type of one)
+// that is user code, and a Sync right after the Parse commits what it did.
+// A read is settled already (resolution makes a statement that casts to a
+// user type or reaches a column of a code type unknown), and a text with
+// no string constant converts nothing at Parse; anything else needs a
+// database without code types.
+func (c *conn) parseRunsCode(text string) string {
+	if !mayHoldString(text) {
+		return ""
+	}
+	if cl, _ := c.classifyOp(text); cl.Kind == sqlkind.Read {
+		return ""
+	}
+	types, err := c.codeTypes()
+	switch {
+	case errors.Is(err, errCatalogBlind):
+		return "it is not a read and holds a string constant, which PostgreSQL converts to its target type's input " +
+			"when it parses the statement, before countersign decides it; a schema change ran in this transaction, " +
+			"so countersign cannot check that no such input runs user code: send it as a simple query (decided before " +
+			"anything runs), pass the constant as a parameter, or run it after COMMIT"
+	case err != nil:
+		c.e.log.Warn("postgres catalog lookup failed; the Parse is refused", "session", c.id, "error", err)
+		return "it is not a read and holds a string constant, and the upstream catalog could not be read to check " +
+			"that converting it runs no user code; try again, or send it as a simple query"
+	case len(types) > 0:
+		return fmt.Sprintf("it is not a read and holds a string constant, which PostgreSQL converts to its target type's "+
+			"input when it parses the statement, before countersign decides it, and this database has types whose input "+
+			"runs user code (%s: a domain CHECK calling a function outside pg_catalog); send it as a simple query "+
+			"(decided before anything runs) or pass the constant as a parameter (decided at Bind)", strings.Join(types, ", "))
+	}
+	return ""
+}
+
+// mayHoldString reports whether text may hold a string constant: every
+// form PostgreSQL has (”, E”, B”, X”, U&”, $tag$...$tag$) holds a
+// quote or a dollar sign not followed by a digit ($1 is a parameter). A
+// comment or an identifier may make it say yes for nothing; never no for
+// a constant.
+func mayHoldString(text string) bool {
+	for i := 0; i < len(text); i++ {
+		switch text[i] {
+		case '\'':
+			return true
+		case '$':
+			if i+1 == len(text) || text[i+1] < '0' || text[i+1] > '9' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// codeTypes lists the resource's types whose input runs user code.
+func (c *conn) codeTypes() ([]string, error) {
+	if c.catLast != nil && !c.catalogSettled() {
+		return nil, errCatalogBlind
+	}
+	cat, err := c.catalog()
+	if err != nil {
+		return nil, err
+	}
+	ct, ok := cat.(sqlkind.CodeTypeCatalog)
+	if !ok {
+		return nil, nil // a test catalog without types is trusted to have none
+	}
+	return ct.CodeTypes(c.ctx)
+}
+
 // refuseParse refuses a Parse without asking the guard (nothing the guard
 // says could make running its user code before a decision safe), records
 // the refusal, and skips to Sync on both sides.
@@ -113,11 +196,43 @@ func (c *conn) define(name string, st *stmt) {
 	c.stmts[name] = st
 }
 
+// onBind classifies the portal's operation. A read is decided at Execute
+// and its Bind passes at once. Anything else is decided here, with the
+// text and parameters its Execute would be decided with: binding converts
+// the parameters with their types' input functions (a domain's CHECK for
+// a type the text implies, INSERT INTO t VALUES ($1)) and plans the
+// statement, which folds immutable and stable functions (a user function
+// among them), so the upstream would run user code before an Execute's
+// decision, and a Sync right after the Bind would commit it.
 func (c *conn) onBind(m *pgproto3.Bind) bool {
 	st := c.stmts[m.PreparedStatement]
 	p := &portal{st: st, params: bindParams(m, st), formats: append([]int16(nil), m.ResultFormatCodes...)}
-	c.portals[strings.Clone(m.DestinationPortal)] = p
-	return c.forward(m, pending{kind: pendBind})
+	name := strings.Clone(m.DestinationPortal)
+	c.portals[name] = p
+	p.text, p.class, p.stmts = c.portalOperation(p)
+	if p.class.Kind == sqlkind.Read {
+		return c.forward(m, pending{kind: pendBind})
+	}
+	op, v := c.decide(p.text, p.params, p.class)
+	if v.Decision != guard.Allow {
+		delete(c.portals, name)
+		return c.refuseExtended(v)
+	}
+	p.op = op
+	c.boundOps = append(c.boundOps, p)
+	return c.forward(m, pending{kind: pendBind, op: op})
+}
+
+// dropBoundOps gives up, at the client's Sync, on operations decided at
+// Bind that no Execute took: the relay finishes them at that Sync's
+// ReadyForQuery, and an Execute of the portal after the Sync (a named
+// portal in a transaction) is decided anew.
+func (c *conn) dropBoundOps() {
+	for i, p := range c.boundOps {
+		p.op = nil
+		c.boundOps[i] = nil
+	}
+	c.boundOps = c.boundOps[:0]
 }
 
 func (c *conn) onDescribe(m *pgproto3.Describe) bool {
@@ -153,13 +268,31 @@ func (c *conn) onClose(m *pgproto3.Close) bool {
 	return c.forward(m, pending{kind: pendClose})
 }
 
-// onExecute decides the portal's statement with its bound parameters.
+// onExecute runs the operation its portal's Bind decided, or decides the
+// portal's statement with its bound parameters.
 func (c *conn) onExecute(m *pgproto3.Execute) bool {
 	p := c.portals[m.Portal]
-	text, params, class, stmts := c.portalOperation(p)
-	op, v := c.decide(text, params, class)
-	if v.Decision != guard.Allow {
-		return c.refuseExtended(v)
+	var op *operation
+	var class sqlkind.Classification
+	var stmts []sqlkind.Statement
+	switch {
+	case p != nil && p.op != nil:
+		op, class, stmts = p.op, p.class, p.stmts
+		p.op = nil
+		op.executed.Store(true)
+	case p != nil:
+		class, stmts = p.class, p.stmts
+		var v guard.Verdict
+		if op, v = c.decide(p.text, p.params, class); v.Decision != guard.Allow {
+			return c.refuseExtended(v)
+		}
+	default:
+		var text string
+		text, class, stmts = c.portalOperation(nil)
+		var v guard.Verdict
+		if op, v = c.decide(text, nil, class); v.Decision != guard.Allow {
+			return c.refuseExtended(v)
+		}
 	}
 	op.portal = p
 	if !c.forward(m, pending{kind: pendExecute, op: op, copyIn: class.CopyIn}) {
@@ -175,17 +308,19 @@ func (c *conn) onExecute(m *pgproto3.Execute) bool {
 	return true
 }
 
-func (c *conn) portalOperation(p *portal) (string, []guard.Param, sqlkind.Classification, []sqlkind.Statement) {
+// portalOperation classifies what a portal runs; p nil is a portal the
+// gateway did not see bound.
+func (c *conn) portalOperation(p *portal) (string, sqlkind.Classification, []sqlkind.Statement) {
 	switch {
 	case p == nil || p.st == nil || p.st.sql != nil:
 		// A cursor opened with DECLARE, or a statement made with SQL
 		// PREPARE: the gateway does not see the text it runs (invariant 1).
-		return "", nil, unknownClass("the portal was not bound to a statement the gateway saw parsed"), nil
+		return "", unknownClass("the portal was not bound to a statement the gateway saw parsed"), nil
 	case p.st.conflict || p.st.failed.Load():
-		return p.st.text, p.params, unknownClass("the statement name was prepared again while it existed; which statement the upstream holds is not known (close it and prepare it again)"), nil
+		return p.st.text, unknownClass("the statement name was prepared again while it existed; which statement the upstream holds is not known (close it and prepare it again)"), nil
 	}
 	class, stmts := c.classifyOp(p.st.text)
-	return p.st.text, p.params, class, stmts
+	return p.st.text, class, stmts
 }
 
 func unknownClass(reason string) sqlkind.Classification {

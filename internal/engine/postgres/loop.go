@@ -154,6 +154,9 @@ func (c *conn) onQuery(m *pgproto3.Query) bool {
 }
 
 func (c *conn) onSync(m *pgproto3.Sync) bool {
+	if len(c.boundOps) > 0 {
+		c.dropBoundOps()
+	}
 	fate, ok := c.syncFate()
 	switch {
 	case !ok:

@@ -32,6 +32,10 @@ type operation struct {
 	// txEnded is set by the relay once the upstream was idle after the
 	// operation: its transaction committed or rolled back.
 	txEnded atomic.Bool
+	// executed is set by the client loop when an Execute takes the
+	// operation its portal's Bind decided, before the client's next Sync:
+	// at that Sync's ReadyForQuery the relay finishes one no Execute took.
+	executed atomic.Bool
 	// digestHex is hex(digestOf), made once for both of the operation's
 	// events; digestOf is the verdict digest it was made from.
 	digestHex string
@@ -42,6 +46,9 @@ type operation struct {
 	rows    int64
 	errCode string
 	skipped bool // the upstream skipped it after an earlier error
+	// finished: in the relay's batch already (an operation decided at Bind
+	// is queued twice, with its Bind and its Execute). Relay only.
+	finished bool
 	// described: the filter has seen the RowDescription of the rows now
 	// arriving.
 	described bool

@@ -208,7 +208,7 @@ func (q *queue) pop() (pending, bool) {
 	// extended COPY whose Execute leaves the queue failed or never started:
 	// the client's Syncs reach the upstream again.
 	q.inCopy = false
-	if p.op != nil && p.op == q.copyOp {
+	if p.kind == pendExecute && p.op != nil && p.op == q.copyOp { // (its Bind may carry it too)
 		q.copyOp, q.copyStarted, q.copyData = nil, false, false
 		q.settle(false)
 	}

@@ -20,10 +20,14 @@ const clientFlushBytes = 32 << 10
 // filter, swaps in the gateway's error for a refused operation, keeps the
 // session state and ends each operation with Guard.Done.
 type relayState struct {
-	out    []byte
-	batch  []*operation // operations ended since the last ReadyForQuery
-	txWas  byte         // status at the last ReadyForQuery
-	failed string       // SQLSTATE of an error since the last ReadyForQuery
+	out   []byte
+	batch []*operation // operations ended since the last ReadyForQuery
+	// bound are the operations decided at Bind whose Bind the upstream
+	// completed since the last ReadyForQuery: one no Execute took by then
+	// is finished there (onReady).
+	bound  []*operation
+	txWas  byte   // status at the last ReadyForQuery
+	failed string // SQLSTATE of an error since the last ReadyForQuery
 }
 
 func (c *conn) relay() {
@@ -88,6 +92,9 @@ func (c *conn) onBackend(r *relayState, msg pgproto3.BackendMessage) *startupErr
 			return errDesync
 		}
 		c.q.pop()
+		if head.op != nil {
+			r.bound = append(r.bound, head.op)
+		}
 	case *pgproto3.ParameterDescription:
 	case *pgproto3.RowDescription:
 		if ok && head.kind == pendDescribe {
@@ -146,7 +153,7 @@ func (c *conn) onBackend(r *relayState, msg pgproto3.BackendMessage) *startupErr
 		}
 		if head.kind == pendExecute {
 			c.q.pop()
-			r.batch = append(r.batch, head.op)
+			r.finish(head.op)
 		}
 	case *pgproto3.CopyInResponse:
 		if err := c.beforeResult(head, ok); err != nil {
@@ -242,7 +249,14 @@ func (c *conn) onUpstreamError(r *relayState, head pending, ok bool, m *pgproto3
 			return err
 		}
 		head.op.errCode = m.Code
-		r.batch = append(r.batch, head.op)
+		r.finish(head.op)
+	case pendBind:
+		if head.op != nil {
+			// Decided at Bind, failed there (a domain's CHECK on a
+			// parameter): its Execute, queued behind, is skipped.
+			head.op.errCode = m.Code
+			r.finish(head.op)
+		}
 	}
 	// Popping a COPY's Execute releases the Sync the client loop holds
 	// back for it, if any (queue.pop): the upstream skips to that Sync.
@@ -265,11 +279,22 @@ func (c *conn) skipToSync(r *relayState, code string) {
 		if p.kind == pendParse {
 			p.st.failed.Store(true)
 		}
-		if p.op != nil {
+		if p.op != nil && !p.op.finished {
 			p.op.skipped, p.op.errCode = true, code
-			r.batch = append(r.batch, p.op)
+			r.finish(p.op)
 		}
 	}
+}
+
+// finish adds op to the operations ended since the last ReadyForQuery,
+// once: an operation decided at Bind is queued with its Bind and with its
+// Execute.
+func (r *relayState) finish(op *operation) {
+	if op.finished {
+		return
+	}
+	op.finished = true
+	r.batch = append(r.batch, op)
 }
 
 // onReady ends a Sync, a Query or a FunctionCall: the transaction status
@@ -281,16 +306,26 @@ func (c *conn) onReady(r *relayState, m *pgproto3.ReadyForQuery) *startupErr {
 		if !ok {
 			return errDesync
 		}
-		if p.op != nil && p.kind != pendExecute {
-			r.batch = append(r.batch, p.op)
-		} else if p.op != nil {
-			p.op.skipped = true
-			r.batch = append(r.batch, p.op)
+		if p.op != nil {
+			if p.kind == pendExecute || p.kind == pendBind {
+				p.op.skipped = true
+			}
+			r.finish(p.op)
 		}
 		if p.kind == pendSync || p.kind == pendQuery || p.kind == pendFunc || (p.kind == pendRefusal && p.simple) {
 			break
 		}
 	}
+	for i, op := range r.bound {
+		// The client loop sets executed before it queues the Sync this
+		// answers, and gives up on the operation there (dropBoundOps).
+		if !op.executed.Load() {
+			op.skipped = true
+			r.finish(op)
+		}
+		r.bound[i] = nil
+	}
+	r.bound = r.bound[:0]
 	c.state.tx.Store(uint32(m.TxStatus))
 	c.finishBatch(r, m.TxStatus)
 	return r.pass(m)

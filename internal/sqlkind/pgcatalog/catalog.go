@@ -34,11 +34,20 @@ type Catalog struct {
 	now                     func() time.Time
 	funcs, ops, types, rels cache
 	casts                   cache // one entry, "": the implicit casts that run user code
+	code                    cache // one entry, "": the code types (codeTypes)
+}
+
+// codeTypes are the database's types whose input runs user code
+// (codeTypesSQL).
+type codeTypes struct {
+	oids  []uint32
+	names []string
 }
 
 var (
-	_ sqlkind.Catalog     = (*Catalog)(nil)
-	_ sqlkind.CastCatalog = (*Catalog)(nil)
+	_ sqlkind.Catalog         = (*Catalog)(nil)
+	_ sqlkind.CastCatalog     = (*Catalog)(nil)
+	_ sqlkind.CodeTypeCatalog = (*Catalog)(nil)
 )
 
 // New returns a Catalog that queries q.

@@ -9,7 +9,11 @@
 // cannot hide one); a function of any volatile overload is volatile; a row
 // type is a safe cast target only when its columns' input is built in; a
 // cast PostgreSQL applies unasked (implicit, or to json) that runs user
-// code is reported (sqlkind.CastCatalog); a lookup error is returned, never
+// code is reported (sqlkind.CastCatalog); so are the types whose input runs
+// user code (sqlkind.CodeTypeCatalog: a domain whose CHECK calls a function
+// outside pg_catalog or a volatile one, read from the CHECK's stored tree,
+// and the arrays, row types, ranges and domains built on one) and the
+// columns of those types per relation; a lookup error is returned, never
 // guessed around, and the caller treats the operation as unknown.
 // Extensions' own functions and types are trusted in casts, since
 // installing or changing an extension is an admin operation.

@@ -88,12 +88,61 @@ WHERE (c.castcontext = 'i' OR c.casttarget IN ('pg_catalog.json'::pg_catalog.reg
                           AND d.objid = tt.oid AND d.deptype = 'e')))
 ORDER BY 1`
 
+// Code types are the types whose input, when a value is converted to them,
+// runs code that is neither PostgreSQL's nor an extension's, or a volatile
+// function: a domain whose CHECK constraint calls such a function (directly
+// or through an operator), a base type with such an input function, and
+// every array, row type, range, multirange and domain built on one (and a
+// domain whose CHECK converts to one). A CHECK's functions and operators
+// are read from its stored tree (conbin: every function and operator call
+// is a node naming its oid there, and constants are stored as bytes, so no
+// text of the user's can pose as one): pg_depend does not record what is
+// built in. PostgreSQL converts a string
+// constant to its target type while it parses a statement, and a bound
+// parameter while it binds one, so such a conversion runs before the
+// gateway decides an extended-protocol statement; and any expression that
+// meets a column of such a type may convert another value to it (COALESCE,
+// UNION, array_append). The *_to_xml family is counted as volatile: it runs
+// queries named at run time.
+const codeTypesSQL = `
+WITH RECURSIVE
+code_proc(oid) AS (
+  SELECT p.oid FROM pg_catalog.pg_proc p
+  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+  WHERE p.provolatile = 'v' OR p.proname LIKE '%to\_xml%'
+     OR (n.nspname <> 'pg_catalog' AND NOT EXISTS (
+           SELECT 1 FROM pg_catalog.pg_depend e
+           WHERE e.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND e.objid = p.oid AND e.deptype = 'e'))),
+edge(child, parent) AS (
+  SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type t WHERE t.typtype = 'd'
+  UNION ALL SELECT t.oid, t.typelem FROM pg_catalog.pg_type t WHERE t.typelem <> 0
+  UNION ALL SELECT t.oid, a.atttypid FROM pg_catalog.pg_type t
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = t.typrelid
+    WHERE t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL SELECT r.rngtypid, r.rngsubtype FROM pg_catalog.pg_range r
+  UNION ALL SELECT r.rngmultitypid, r.rngtypid FROM pg_catalog.pg_range r
+  UNION ALL SELECT con.contypid, d.refobjid FROM pg_catalog.pg_constraint con
+    JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = con.oid
+    WHERE con.contypid <> 0 AND d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass),
+code(oid) AS (
+  SELECT con.contypid FROM pg_catalog.pg_constraint con
+  CROSS JOIN LATERAL pg_catalog.regexp_matches(con.conbin::pg_catalog.text, ':(funcid|opfuncid|opno) (\d+)', 'g') m
+  LEFT JOIN pg_catalog.pg_operator o ON m[1] = 'opno' AND o.oid = m[2]::pg_catalog.oid
+  WHERE con.contypid <> 0
+    AND ((m[1] <> 'opno' AND m[2]::pg_catalog.oid IN (SELECT oid FROM code_proc))
+      OR o.oprcode IN (SELECT oid FROM code_proc))
+  UNION SELECT t.oid FROM pg_catalog.pg_type t
+  WHERE t.typtype = 'b' AND (t.typinput IN (SELECT oid FROM code_proc) OR t.typreceive IN (SELECT oid FROM code_proc))
+  UNION SELECT e.child FROM edge e JOIN code ON e.parent = code.oid)
+SELECT oid, pg_catalog.format_type(oid, NULL) FROM code ORDER BY 2`
+
 // Views give their definition; tables with row security give their
 // policies' expressions; a table and its inheritance descendants give the
 // CHECK constraints, index expressions, partial-index predicates and
 // statistics expressions (PostgreSQL 14 and later) that call a user
 // function marked immutable, which planning a read folds
-// (sqlkind.RelationInfo.Checks).
+// (sqlkind.RelationInfo.Checks); and the columns of a code type ($3, from
+// codeTypesSQL: sqlkind.RelationInfo.CodeColumns).
 const relsSQL = `
 SELECT q.s, q.n,
        CASE WHEN c.relkind = 'v' THEN pg_catalog.pg_get_viewdef(c.oid) END,
@@ -130,7 +179,11 @@ SELECT q.s, q.n,
                     WHERE dep.classid = pl.classid AND dep.objid = pl.objid
                       AND dep.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
                       AND p.provolatile = 'i' AND pn.nspname <> 'pg_catalog'
-                    LIMIT 1))
+                    LIMIT 1)),
+       ARRAY(SELECT pg_catalog.quote_ident(a.attname) || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
+             FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = ANY($3::pg_catalog.oid[])
+             ORDER BY a.attnum)
 FROM unnest($1::text[], $2::text[]) AS q(s, n)
 JOIN pg_catalog.pg_class c ON c.relname = q.n
 JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
@@ -207,10 +260,52 @@ func (c *Catalog) UserImplicitCasts(ctx context.Context) ([]string, error) {
 	return casts, nil
 }
 
+// CodeTypes implements sqlkind.CodeTypeCatalog.
+func (c *Catalog) CodeTypes(ctx context.Context) ([]string, error) {
+	ct, err := c.codeTypes(ctx)
+	return ct.names, err
+}
+
+func (c *Catalog) codeTypes(ctx context.Context) (codeTypes, error) {
+	c.code.mu.RLock()
+	e, ok := c.code.m[""]
+	c.code.mu.RUnlock()
+	if ok && !c.now().After(e.expires) {
+		return e.v.(codeTypes), nil
+	}
+	rows, err := c.q.Query(ctx, codeTypesSQL)
+	if err != nil {
+		return codeTypes{}, fmt.Errorf("querying the upstream catalog for types that run user code: %w", err)
+	}
+	defer rows.Close()
+	var ct codeTypes
+	for rows.Next() {
+		var oid uint32
+		var name string
+		if err := rows.Scan(&oid, &name); err != nil {
+			return codeTypes{}, fmt.Errorf("reading the upstream catalog: %w", err)
+		}
+		ct.oids, ct.names = append(ct.oids, oid), append(ct.names, name)
+	}
+	if err := rows.Err(); err != nil {
+		return codeTypes{}, fmt.Errorf("reading the upstream catalog: %w", err)
+	}
+	c.store(&c.code, []string{""}, map[string]any{"": ct})
+	return ct, nil
+}
+
 // Relations implements sqlkind.Catalog.
 func (c *Catalog) Relations(ctx context.Context, names []string) (map[string]sqlkind.RelationInfo, error) {
 	return cached[sqlkind.RelationInfo](ctx, c, &c.rels, names, func(ctx context.Context, schemas, bases []string) (map[string]any, error) {
-		rows, err := c.q.Query(ctx, relsSQL, schemas, bases)
+		ct, err := c.codeTypes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		oids := ct.oids
+		if oids == nil {
+			oids = []uint32{} // an empty array, not NULL: = ANY(NULL) is NULL
+		}
+		rows, err := c.q.Query(ctx, relsSQL, schemas, bases, oids)
 		if err != nil {
 			return nil, fmt.Errorf("querying the upstream catalog for relations: %w", err)
 		}
@@ -219,8 +314,8 @@ func (c *Catalog) Relations(ctx context.Context, names []string) (map[string]sql
 		for rows.Next() {
 			var s, n string
 			var view *string
-			var policies, checks []string
-			if err := rows.Scan(&s, &n, &view, &policies, &checks); err != nil {
+			var policies, checks, codeCols []string
+			if err := rows.Scan(&s, &n, &view, &policies, &checks, &codeCols); err != nil {
 				return nil, fmt.Errorf("reading the upstream catalog: %w", err)
 			}
 			k := joinName(s, n)
@@ -230,6 +325,7 @@ func (c *Catalog) Relations(ctx context.Context, names []string) (map[string]sql
 			}
 			info.Policies = append(info.Policies, policies...)
 			info.Checks = append(info.Checks, checks...)
+			info.CodeColumns = append(info.CodeColumns, codeCols...)
 			acc[k] = info
 		}
 		out := make(map[string]any, len(acc))
