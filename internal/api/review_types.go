@@ -60,6 +60,9 @@ type SessionState struct {
 	Role          string `json:"role"`
 	Schema        string `json:"schema,omitempty"`
 	InTransaction bool   `json:"in_transaction"`
+	// Variables names the MySQL user variables the statement reads; their
+	// values are bound into the digest, not shown.
+	Variables string `json:"variables,omitempty"`
 }
 
 // ParamJSON is one bound parameter: a text-format value as text, anything
@@ -102,7 +105,7 @@ func reviewJSON(r review.Review) ReviewJSON {
 		ValidUntil: timePtr(r.ValidUntil), ConsumedAt: timePtr(r.ConsumedAt), ConsumedBy: r.ConsumedBy,
 		RevokedAt: timePtr(r.RevokedAt), RevokedBy: r.RevokedBy,
 		State: SessionState{SearchPath: r.State.SearchPath, Role: r.State.Role, Schema: r.State.Schema,
-			InTransaction: r.State.InTransaction},
+			InTransaction: r.State.InTransaction, Variables: r.State.Variables},
 	}
 	if r.Type == review.TypeGrant {
 		j.Duration = r.Duration.String()

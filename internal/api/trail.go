@@ -55,6 +55,7 @@ type opData struct {
 	Role          string   `json:"role"`
 	Schema        string   `json:"schema"`
 	InTransaction bool     `json:"in_transaction"`
+	Variables     string   `json:"variables"`
 	Command       string   `json:"command"`
 }
 
@@ -194,7 +195,8 @@ func (a *sessionAgg) operation(e recording.Stored) {
 	op := &Operation{Writer: e.Writer, Seq: e.Seq, Time: e.Time, SessionID: e.Session, Resource: e.Resource,
 		Actor: e.Actor, Text: d.Text, Kind: d.Kind, Objects: nonNil(d.Objects), Reason: d.Reason,
 		Decision: d.Decision, Code: d.Code, ReviewID: d.ReviewID, GrantID: d.GrantID, Digest: d.Digest,
-		State: SessionState{SearchPath: d.SearchPath, Role: d.Role, Schema: d.Schema, InTransaction: d.InTransaction}}
+		State: SessionState{SearchPath: d.SearchPath, Role: d.Role, Schema: d.Schema, InTransaction: d.InTransaction,
+			Variables: d.Variables}}
 	a.ops = append(a.ops, op)
 	a.info.Operations++
 	if d.Decision != "allow" {

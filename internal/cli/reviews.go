@@ -123,6 +123,9 @@ func printReview(w io.Writer, r api.ReviewJSON) {
 		p("search_path", orDash(r.State.SearchPath))
 		p("role", orDash(r.State.Role))
 		p("schema", r.State.Schema)
+		if r.State.Variables != "" {
+			p("user variables", r.State.Variables+" (their values when it was refused are bound to the approval, not shown)")
+		}
 		p("in transaction", fmt.Sprint(r.State.InTransaction))
 		p("estimate", r.Estimate)
 		p("digest", r.Digest)

@@ -108,7 +108,7 @@ func (g *Gate) request(s *Session, op *Operation, digest []byte) review.Request 
 		Type: review.TypeOperation, Resource: s.Resource, Dialect: string(s.Dialect),
 		Initiator: s.Identity, SessionID: s.ID, Kind: op.Class.Kind, Text: op.Text, Digest: digest,
 		State: review.SessionState{SearchPath: op.State.SearchPath, Role: op.State.Role,
-			Schema: op.State.Schema, InTransaction: op.State.InTransaction},
+			Schema: op.State.Schema, InTransaction: op.State.InTransaction, Variables: op.State.Variables},
 		Objects: op.Class.Objects,
 	}
 	req.Reason, _ = leadingComment(op.Text, "reason")

@@ -69,6 +69,14 @@ type State struct {
 	Role          string
 	Schema        string // MySQL's current schema
 	InTransaction bool
+	// Variables names the MySQL user variables the operation reads
+	// ("@amount, @id"), and VariableValues holds their values when it was
+	// decided (the engine's encoding): both are bound into the digest, so
+	// an approval does not carry over to the same text after SET @amount
+	// changed what it does. The values are not shown or recorded: a
+	// variable may hold a value masking keeps from the client.
+	Variables      string
+	VariableValues []byte
 }
 
 // Param is one bound parameter of a prepared statement.

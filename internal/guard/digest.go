@@ -18,7 +18,11 @@ const digestDomain = "countersign operation digest v1"
 // length-prefixed fields, so no two different operations share an encoding
 // however their bytes are split between fields. The fields, in order:
 // dialect, resource, search_path, role, schema, in-transaction, text, the
-// parameter count, then each parameter's format, type, null flag and bytes.
+// parameter count, then each parameter's format, type, null flag and bytes;
+// then, only for an operation that reads MySQL user variables, a tag, their
+// names and their values (a trailing field: every other operation's
+// digest is what it was before the field existed, and the encoding stays
+// unambiguous since the fields before it delimit themselves).
 //
 // An approval is bound to this digest: any change to any field (a literal, a
 // space, a different search_path, another parameter) needs its own review.
@@ -44,6 +48,11 @@ func Digest(key []byte, dialect, resource string, st State, text string, params 
 		b = binary.BigEndian.AppendUint64(b, 1)
 		b = append(b, boolByte(p.Null))
 		b = str(b, p.Value)
+	}
+	if st.Variables != "" || len(st.VariableValues) > 0 {
+		b = str(b, "user variables")
+		b = str(b, st.Variables)
+		b = str(b, st.VariableValues)
 	}
 	d.mac.Write(b)
 	sum := d.mac.Sum(make([]byte, 0, sha256.Size))

@@ -80,6 +80,10 @@ func (d *OperationData) appendJSON(b []byte) ([]byte, error) {
 	}
 	b = append(b, `,"in_transaction":`...)
 	b = strconv.AppendBool(b, d.InTransaction)
+	if d.Variables != "" {
+		b = append(b, `,"variables":`...)
+		b = appendJSONString(b, d.Variables)
+	}
 	if d.Unmasked {
 		b = append(b, `,"unmasked":true`...)
 	}

@@ -28,6 +28,9 @@ type OperationData struct {
 	Role          string `json:"role,omitempty"`        // PostgreSQL
 	Schema        string `json:"schema,omitempty"`      // MySQL: the current schema
 	InTransaction bool   `json:"in_transaction"`
+	// Variables names the MySQL user variables the operation read; their
+	// values are in its digest only (they may hold masked data).
+	Variables string `json:"variables,omitempty"`
 	// Unmasked: an unmask grant lifted masking for this operation's
 	// results (every unmasked result is recorded as such).
 	Unmasked      bool   `json:"unmasked,omitempty"`

@@ -55,6 +55,9 @@ type SessionState struct {
 	Role          string `json:"role,omitempty"`
 	Schema        string `json:"schema,omitempty"`
 	InTransaction bool   `json:"in_transaction,omitempty"`
+	// Variables names the MySQL user variables the statement reads; their
+	// values are bound into the digest, not kept (guard.State).
+	Variables string `json:"variables,omitempty"`
 }
 
 // Param is one bound parameter of the reviewed operation.

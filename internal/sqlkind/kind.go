@@ -104,6 +104,10 @@ type Classification struct {
 	// the decision, so no review of the text can cover them (a write grant
 	// can).
 	CopyIn bool
+	// Variables are the MySQL user variables the statement reads (@x),
+	// lower-cased: their values decide what it does, so an engine binds
+	// them into the operation (guard.State.VariableValues).
+	Variables []string
 
 	// pending is the kind the text has once every function, operator, type
 	// and view it uses resolves to something safe (see PostgresClassifier.Resolve).

@@ -290,6 +290,7 @@ func (m *MySQLClassifier) classifyStmt(s ast.StmtNode) MySQLStatement {
 	r.Schemas = sortedUnique(append(statementSchemas(s), r.Schemas...))
 	r.Objects = sortedUnique(w.objects)
 	r.Functions = sortedUnique(w.functions)
+	r.Variables = sortedUnique(w.vars)
 	m.settleFunctions(&r.Classification)
 	return r
 }

@@ -115,6 +115,7 @@ func myUtilityKind(s ast.StmtNode, w *myWalk) (Kind, string) {
 	ow := myWalk{}
 	ow.node(s)
 	w.objects = append(w.objects, ow.objects...)
+	w.vars = append(w.vars, ow.vars...)
 	return k, ""
 }
 

@@ -20,6 +20,8 @@ type myWalk struct {
 	// setsSession is set by LAST_INSERT_ID(expr), which sets the value
 	// later statements and the client read as the last insert id.
 	setsSession bool
+	// vars are the user variables read (@x; not @x := ..., which sets it).
+	vars []string
 }
 
 // Enter implements ast.Visitor.
@@ -37,6 +39,10 @@ func (w *myWalk) Enter(n ast.Node) (ast.Node, bool) {
 		w.functions = append(w.functions, strings.ToLower(x.F))
 	case *ast.WindowFuncExpr:
 		w.functions = append(w.functions, strings.ToLower(x.Name))
+	case *ast.VariableExpr:
+		if !x.IsSystem && x.Value == nil {
+			w.vars = append(w.vars, strings.ToLower(x.Name))
+		}
 	case *ast.SelectStmt:
 		w.selectParts(x)
 	}

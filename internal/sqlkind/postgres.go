@@ -217,6 +217,7 @@ func combine(parts []Classification) Classification {
 		c.Kind = Max(c.Kind, s.Kind)
 		c.pending = Max(c.pending, s.pending)
 		c.CopyIn = c.CopyIn || s.CopyIn
+		c.Variables = append(c.Variables, s.Variables...)
 		c.Statements += s.Statements
 		c.Objects = append(c.Objects, s.Objects...)
 		c.Functions = append(c.Functions, s.Functions...)
@@ -228,6 +229,7 @@ func combine(parts []Classification) Classification {
 	c.Functions = sortedUnique(c.Functions)
 	c.Operators = sortedUnique(c.Operators)
 	c.Types = sortedUnique(c.Types)
+	c.Variables = sortedUnique(c.Variables)
 	c.attrs = sortedUnique(c.attrs)
 	return c
 }

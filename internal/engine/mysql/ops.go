@@ -69,6 +69,9 @@ func (c *conn) newOperation(command, text string, params []guard.Param, class sq
 // decideOp is decide for an operation the caller made (and added to).
 func (c *conn) decideOp(op *operation, pre refusal) (*operation, guard.Verdict) {
 	var v guard.Verdict
+	if pre.code == "" {
+		pre = c.bindVariables(op)
+	}
 	grantEnds := c.sess.GrantEnds()
 	if pre.code != "" {
 		v = guard.Verdict{Decision: guard.Deny, Code: pre.code, Message: pre.message}

@@ -34,7 +34,7 @@ func (e *Engine) recordOperation(c *conn, op *operation) *recording.Commit {
 			Text: op.g.Text, Kind: cl.Kind.String(), Objects: cl.Objects, Statements: cl.Statements,
 			Reason: cl.Reason, Params: len(op.g.Params), BulkRows: op.bulkRows, Command: op.command,
 			Decision: op.v.Decision.String(), Code: op.v.Code, ReviewID: op.v.ReviewID, GrantID: op.v.GrantID,
-			Digest: hex.EncodeToString(op.v.Digest), Schema: op.g.State.Schema,
+			Digest: hex.EncodeToString(op.v.Digest), Schema: op.g.State.Schema, Variables: op.g.State.Variables,
 			InTransaction: op.g.State.InTransaction,
 			Unmasked:      op.v.Unmask, UnmaskGrantID: op.v.UnmaskGrantID,
 		},
