@@ -159,8 +159,36 @@ func (w *myWalk) assignmentKind(v *ast.VariableAssignment, r *MySQLStatement) (K
 		return Unknown, fmt.Sprintf("setting %s is not on the gateway's allow-list of harmless settings", name)
 	}
 	w.expr(v.Value)
+	if _, literal := setLiteral(v.Value); !literal && readsData(v.Value) {
+		// A setting can be read back (SELECT @@name, SHOW VARIABLES,
+		// information_schema.SESSION_VARIABLES) as a value of no table:
+		// masking could not follow a column copied into it.
+		return Unknown, fmt.Sprintf("%s set from a table or a user variable carries data past masking; set it to a constant", name)
+	}
 	return Read, ""
 }
+
+// readsData reports whether an expression reads a column, a subquery or a
+// user variable.
+func readsData(e ast.ExprNode) bool {
+	f := &dataFinder{}
+	e.Accept(f)
+	return f.found
+}
+
+type dataFinder struct{ found bool }
+
+func (f *dataFinder) Enter(n ast.Node) (ast.Node, bool) {
+	switch x := n.(type) {
+	case *ast.ColumnNameExpr, *ast.SubqueryExpr, *ast.ExistsSubqueryExpr:
+		f.found = true
+	case *ast.VariableExpr:
+		f.found = f.found || !x.IsSystem
+	}
+	return n, f.found
+}
+
+func (f *dataFinder) Leave(n ast.Node) (ast.Node, bool) { return n, true }
 
 // globalDefault says why SET name = DEFAULT is refused. DEFAULT takes the
 // server's GLOBAL value, which the gateway never checked for character

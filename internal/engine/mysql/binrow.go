@@ -73,9 +73,9 @@ func appendBinaryRow(dst []byte, vals []binVal) []byte {
 
 const flagUnsigned = 0x20
 
-// binaryText renders a fixed-size binary number as the text the detectors
-// read (a card number stored as BIGINT); other values are given as they
-// are.
+// binaryText renders a fixed-size binary number or a BIT as the text the
+// detectors read (a card number stored as BIGINT or BIT(64)); other values
+// are given as they are.
 func binaryText(c Column, v []byte) []byte {
 	unsigned := c.Flags&flagUnsigned != 0
 	var i int64
@@ -96,6 +96,11 @@ func binaryText(c Column, v []byte) []byte {
 		return strconv.AppendFloat(nil, float64(math.Float32frombits(binary.LittleEndian.Uint32(v))), 'f', -1, 32)
 	case c.Type == 0x05 && len(v) == 8:
 		return strconv.AppendFloat(nil, math.Float64frombits(binary.LittleEndian.Uint64(v)), 'f', -1, 64)
+	case c.Type == 0x10 && len(v) > 0 && len(v) <= 8: // BIT(n): big-endian bytes
+		for _, b := range v {
+			u = u<<8 | uint64(b)
+		}
+		return strconv.AppendUint(nil, u, 10)
 	default:
 		return v
 	}

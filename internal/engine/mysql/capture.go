@@ -46,7 +46,7 @@ func (k *capture) columns(cols []Column) error {
 	k.cols = cols
 	names := make([]string, len(cols))
 	for i, c := range cols {
-		names[i] = c.Name
+		names[i] = shownColumnName(k.filter, c.Name)
 	}
 	k.results = append(k.results, recording.Result{Columns: names, Rows: [][]*string{}})
 	if k.filter != nil {

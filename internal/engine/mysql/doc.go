@@ -139,6 +139,12 @@
 // the digest as a parameter. PREPARE from @var, an unknown name, and
 // EXECUTE ... USING @vars of anything but a read are unknown.
 //
+// uservars.go: before an operation that is not a read and reads user
+// variables is decided, their values are read from the session and bound
+// into its digest (guard.State.Variables names them; the values are never
+// shown or recorded): an approval of UPDATE t SET v = @x does not run
+// again after SET @x changed.
+//
 // While an operation waits (a hold, a write's durability) the client
 // socket is read in the background (wait.go): a client that disconnects
 // ends the wait at once (the operation is recorded as refused with code
@@ -164,11 +170,61 @@
 // rules. A statement that reads a view is traced through its text and the
 // views' stored definitions (viewlineage.go, views.go); derived-table and
 // CTE columns and computed columns the statement's parse cannot trace to
-// base-table columns are masked whole.
+// base-table columns are masked whole, and so is every column of an
+// Unknown statement (HANDLER ... READ, EXECUTE, a CALL's results).
 //
-// # Not done yet
+// Values leave a masked column by other ways than a result column; each is
+// closed where the gateway can see it:
 //
-// SHOW WARNINGS messages get only the detectors. An
-// operation's hold is withdrawn when its client disconnects, but a running
-// statement is not KILLed upstream when the client goes.
+//   - User variables (SET @x := (SELECT ssn ...), SELECT ... INTO @x,
+//     GET DIAGNOSTICS): a result computed from one is masked whole, and so
+//     are the columns that list them (information_schema.USER_VARIABLES;
+//     echoColumns in mymask.go also lists statement texts: PROCESSLIST.INFO,
+//     SHOW PROCESSLIST's Info, performance_schema's SQL_TEXT, the optimizer
+//     trace, lock data, column statistics).
+//   - Session settings: SET of a setting from a column, a subquery or a user
+//     variable is Unknown (internal/sqlkind): @@max_join_size would carry a
+//     number past masking.
+//   - Messages: an ERR message, and the Message of SHOW WARNINGS and SHOW
+//     ERRORS, has its quoted parts redacted unless the error is one that
+//     quotes names (nameErrors) and the statement's own text holds each
+//     part; SIGNAL's MESSAGE_TEXT and EXPLAIN EXTENDED's rewritten query
+//     (which prints const tables' values) are redacted whole. Then the
+//     detectors run.
+//   - EXPLAIN in a format other than the table (FORMAT=JSON prints
+//     conditions with const tables' values) is masked whole.
+//   - Names: a statement the gateway does not trace (Unknown: EXECUTE
+//     IMMEDIATE, PREPARE FROM @v, a CALL, HANDLER; an SQL-level EXECUTE)
+//     may name its columns and tables after data (SELECT 1 AS `<@v>`):
+//     in its column definitions, and in the recording's copy of its
+//     results, a name that is neither the current schema nor in its text
+//     is redacted (filter.go columnNamer; query.go and capture.go call it).
+//   - SHOW GRANTS and SHOW CREATE USER have every quoted string redacted:
+//     they print the upstream account's password hash (invariant 6).
+//   - Detectors read a DOUBLE in exponent form and a BIT as the numbers
+//     they are, in both protocols (a masked number is sent as NULL), and
+//     the numbers in exponent form inside text (CONCAT or JSON_OBJECT of
+//     a DOUBLE: a match masks the text whole).
+//
+// # Not done yet (masking limits)
+//
+// Masking hides values in what is returned; it is not access control.
+// There are no filter rules here: WHERE ssn LIKE '1%' answers one bit a
+// query, and so do row counts, errors and timing. A write that copies a
+// masked column into another (INSERT ... SELECT ssn, UPDATE t SET note =
+// ssn, CREATE TABLE ... AS SELECT) is reviewed as the write it is, but
+// the copy is then covered by no column rule, only the detectors. A
+// message that quotes a value holding quotes can show what lies between
+// them when the statement's text holds the words on either side. The
+// echoColumns list names the server tables known to echo values; a server
+// table it does not list (a plugin's) is masked by its column names only.
+// Triggers and stored code run by an Unknown statement are not traced.
+// Detectors are a best effort: a value transformed on the way out (HEX,
+// FORMAT's grouping, another character set) can escape them; column
+// rules hold whatever the expression. The answer to COM_STMT_PREPARE
+// (an ERR, the column definitions) passes unfiltered: it runs nothing,
+// and its names are the prepared text's.
+//
+// An operation's hold is withdrawn when its client disconnects, but a
+// running statement is not KILLed upstream when the client goes.
 package mysql

@@ -93,3 +93,65 @@ func appendTextRow(dst []byte, vals [][]byte) []byte {
 	}
 	return dst
 }
+
+// columnNamer is implemented by a filter that may rewrite the names in a
+// column definition before the client sees it: a statement built at run
+// time (EXECUTE IMMEDIATE CONCAT('SELECT ', QUOTE(@v))) names its columns
+// and tables after data.
+type columnNamer interface {
+	// ColumnDefinition returns the ColumnDefinition41 payload to send
+	// for p, which may be p itself.
+	ColumnDefinition(p []byte) []byte
+	// ColumnName is the name to show (to the recording) for a column's.
+	ColumnName(name string) string
+}
+
+// maskColumnDef passes one column definition through the operation's
+// filter, if it renames columns.
+func (c *conn) maskColumnDef(op *operation, p []byte) []byte {
+	if n, ok := op.filter.(columnNamer); ok {
+		return n.ColumnDefinition(p)
+	}
+	return p
+}
+
+// shownColumnName is a column's name through the filter f, if it renames
+// columns.
+func shownColumnName(f ResultFilter, name string) string {
+	if n, ok := f.(columnNamer); ok {
+		return n.ColumnName(name)
+	}
+	return name
+}
+
+// renameColumn rewrites the five names of a ColumnDefinition41 payload
+// (schema, table, org_table, name, org_name) for which keep is false to
+// the given replacement, the catalog and the fixed fields as they were.
+// It returns p itself when every name is kept, and nil when p does not
+// parse.
+func renameColumn(p []byte, keep func(string) bool, replacement string) []byte {
+	cur := &cursor{b: p}
+	catalog := cur.lenencBytes()
+	var names [5][]byte
+	all := true
+	for i := range names {
+		names[i] = cur.lenencBytes()
+		all = all && keep(string(names[i]))
+	}
+	if cur.bad {
+		return nil
+	}
+	if all {
+		return p
+	}
+	out := appendLenenc(nil, uint64(len(catalog)))
+	out = append(out, catalog...)
+	for _, n := range names {
+		if !keep(string(n)) {
+			n = []byte(replacement)
+		}
+		out = appendLenenc(out, uint64(len(n)))
+		out = append(out, n...)
+	}
+	return append(out, cur.b...)
+}

@@ -34,6 +34,17 @@ type lineage struct {
 	// metadata: SHOW and EXPLAIN describe the schema, not table data; their
 	// computed columns get the detectors only.
 	metadata bool
+	// diagnostics: SHOW WARNINGS or SHOW ERRORS, whose messages quote
+	// values of the statement before (masked in mymask.go).
+	diagnostics bool
+	// planText: an EXPLAIN in a format other than the table (JSON), which
+	// prints conditions with the values of const tables in them.
+	planText bool
+	// processList: SHOW PROCESSLIST, whose Info is statement texts.
+	processList bool
+	// credentials: SHOW GRANTS and SHOW CREATE USER, which print the
+	// upstream account's password hash or key as a quoted string.
+	credentials bool
 	// derived are the lower-cased names of derived tables and CTEs: a
 	// column definition naming one as org_table has no table lineage.
 	derived map[string]bool
@@ -63,14 +74,31 @@ func analyzeLineage(text, schema string) *lineage {
 	l.stmt = stmt
 	stmt.Accept(&derivedNames{l: l})
 	switch s := stmt.(type) {
-	case *ast.ShowStmt, *ast.ExplainStmt:
+	case *ast.ShowStmt:
 		l.metadata = true
+		l.diagnostics = s.Tp == ast.ShowWarnings || s.Tp == ast.ShowErrors
+		l.processList = s.Tp == ast.ShowProcessList
+		l.credentials = s.Tp == ast.ShowGrants || s.Tp == ast.ShowCreateUser
+	case *ast.ExplainStmt:
+		l.metadata = true
+		switch strings.ToLower(s.Format) {
+		case "", "row", "traditional":
+		default:
+			l.planText = true
+		}
 	case *ast.ExecuteStmt:
 		l.elsewhere = true
 	case *ast.SelectStmt:
 		l.selectStmt(s, schema)
 	}
 	return l
+}
+
+// echoMetadata reports whether a metadata result's column (by name) shows
+// values rather than the schema: every column of a JSON plan, the Info
+// (statement text) of SHOW PROCESSLIST. It is masked whole.
+func (l *lineage) echoMetadata(name string) bool {
+	return l.planText || (l.processList && strings.EqualFold(name, "Info"))
 }
 
 // lineageParsers are parsers for the lineage and view analyses, reused:

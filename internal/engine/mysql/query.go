@@ -357,7 +357,7 @@ func (c *conn) readColumns(op *operation, n int) ([]Column, bool) {
 		}
 		k.next = append(k.next, p...)
 		k.nextEnds = append(k.nextEnds, len(k.next))
-		if !c.forward(op, p) {
+		if !c.forward(op, c.maskColumnDef(op, p)) {
 			return nil, false
 		}
 	}
