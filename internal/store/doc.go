@@ -23,10 +23,12 @@
 //
 // AppendEvents is the recording's group commit, durable when it returns.
 // PostgreSQL: one transaction per batch, synchronous_commit. SQLite: one
-// record appended to this process's journal segment and fdatasync'ed
-// (journal.go, journal_format.go; <path>.journal/, one segment per process
-// under an exclusive flock, zeros written ahead so that the fdatasync
-// overwrites allocated blocks); a background indexer (journal_index.go)
+// record appended to this process's journal segment in one direct,
+// synchronous write (O_DIRECT|O_DSYNC, journal_direct.go; a write and an
+// fdatasync where the file system refuses direct I/O) (journal.go,
+// journal_format.go; <path>.journal/, one segment per process under an
+// exclusive flock, zeros written ahead so that the flush overwrites
+// allocated blocks); a background indexer (journal_index.go)
 // then inserts what was journaled into SQLite, many batches per transaction
 // with synchronous=NORMAL (every other write keeps FULL), and deletes a
 // segment only after fsyncing SQLite's files (and their directory) with all

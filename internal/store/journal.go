@@ -22,14 +22,15 @@ import (
 // commit with synchronous=FULL costs a WAL write, an fsync and the
 // driver's work on every statement: the recording's group commit, on the
 // path of every operation, spent most of its time there. An append to a
-// file and one fdatasync cost a fraction of that, so AppendEvents writes
-// the batch as one record of this process's journal segment, fdatasyncs
-// it, and returns; a background indexer (journal_index.go) then inserts
-// what was journaled into SQLite, many batches per transaction and without
-// an fsync of its own (the journal holds the events durably meanwhile),
-// and a segment is deleted only once SQLite's files are synced with all of
-// it. Open replays what a process that died left in the journal
-// (journal_replay.go).
+// file made durable at once costs a fraction of that, so AppendEvents
+// writes the batch as one record of this process's journal segment in one
+// synchronous direct write (journal_direct.go; a write and an fdatasync
+// where the file system takes no direct I/O), and returns; a background
+// indexer (journal_index.go) then inserts what was journaled into SQLite,
+// many batches per transaction and without an fsync of its own (the
+// journal holds the events durably meanwhile), and a segment is deleted
+// only once SQLite's files are synced with all of it. Open replays what
+// a process that died left in the journal (journal_replay.go).
 //
 // AppendEvents still returns only when the batch is durable (DESIGN.md
 // invariant 2), and refuses what SQLite would have refused, before
@@ -45,13 +46,18 @@ type journal struct {
 	limit int64        // segmentLimit; tests lower it
 	sync  func() error // makes what the indexer stored in SQLite durable
 
-	// mu serializes appends: the seq checks, the write and its fdatasync.
+	// mu serializes appends: the seq checks and the durable write.
 	mu     sync.Mutex
 	seg    *segment         // where appends go; nil until the first
 	buf    []byte           // the record being written, reused
+	dbuf   []byte           // its aligned copy for a direct write (journal_direct.go), reused
 	next   map[string]int64 // per writer: no seq >= next is stored or journaled
 	runs   []writerRun      // the batch's writers, reused
 	closed bool
+	// noDirect: a direct write failed with EINVAL (a file system that
+	// opens files O_DIRECT but wants another alignment), so segments are
+	// written through the page cache from then on.
+	noDirect bool
 
 	// qmu guards the indexer's queue and progress, and the segments.
 	qmu         sync.Mutex
@@ -104,6 +110,12 @@ type segment struct {
 	// key sums the segment's records (journal_format.go: a record valid
 	// for this segment cannot be forged by a user's text).
 	key frameKey
+	// direct: the file is open O_DIRECT|O_DSYNC (journal_direct.go), so
+	// a write is durable when it returns and zeroed is a block boundary;
+	// tail is then the file's bytes from the last block boundary at or
+	// below size up to size.
+	direct bool
+	tail   []byte
 
 	// Under journal.qmu.
 	pending int  // records queued, not yet indexed
@@ -151,7 +163,7 @@ func newJournal(dir string, sync func() error) *journal {
 }
 
 // AppendEvents makes the batch durable in this process's journal segment
-// (one write, one fdatasync) and queues it for the indexer. It returns
+// (one synchronous write) and queues it for the indexer. It returns
 // ErrDuplicate when a (writer, seq) of the batch is stored or journaled
 // already, or appears twice in it; then nothing of the batch is kept.
 func (s *SQLite) AppendEvents(ctx context.Context, events []recording.Stored) error {
@@ -390,18 +402,24 @@ func (j *journal) newSegment() (*segment, error) {
 	_, _ = rand.Read(rnd)
 	name := fmt.Sprintf("%020d-%d-%s", time.Now().UnixNano(), os.Getpid(), hex.EncodeToString(rnd))
 	tmp, path := filepath.Join(j.dir, name+journalTempSuffix), filepath.Join(j.dir, name+journalSuffix)
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, direct, err := createSegmentFile(tmp, j.noDirect)
 	if err != nil {
 		return nil, err
 	}
 	header, key := appendHeader(make([]byte, 0, journalHeaderSize))
-	seg := &segment{f: f, fd: int(f.Fd()), path: path, size: int64(len(header)), zeroed: int64(len(header)), key: key}
+	seg := &segment{f: f, fd: int(f.Fd()), path: path, size: int64(len(header)), zeroed: int64(len(header)),
+		key: key, direct: direct}
 	err = syscall.Flock(seg.fd, syscall.LOCK_EX|syscall.LOCK_NB)
-	if err == nil {
-		_, err = f.WriteAt(header, 0)
-	}
-	if err == nil {
-		err = seg.zeroAhead(seg.size)
+	switch {
+	case err != nil:
+	case direct:
+		if err = seg.writeHeaderDirect(header); errors.Is(err, syscall.EINVAL) {
+			j.noDirect = true // roll tries again, through the page cache
+		}
+	default:
+		if _, err = f.WriteAt(header, 0); err == nil {
+			err = seg.zeroAhead(seg.size)
+		}
 	}
 	if err == nil {
 		err = syscall.Fdatasync(seg.fd)
@@ -431,18 +449,21 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// write appends rec at the segment's end and fdatasyncs it. When either
-// fails, the file is cut back to where the record began and synced, so
-// the refused batch can never be replayed (its seqs go to the next batch);
+// write appends rec at the segment's end, durably (put). When that fails,
+// the file is cut back to where the record began and synced, so the
+// refused batch can never be replayed (its seqs go to the next batch);
 // when that fails too, the journal refuses every later append.
 func (j *journal) write(seg *segment, rec []byte) error {
 	off := seg.size
-	err := seg.zeroAhead(off + int64(len(rec)))
-	if err == nil {
-		_, err = seg.f.WriteAt(rec, off)
-	}
-	if err == nil {
-		err = syscall.Fdatasync(seg.fd)
+	err := j.put(seg, rec)
+	if seg.direct && errors.Is(err, syscall.EINVAL) {
+		// A file system that opened the file for direct I/O but wants
+		// another alignment: this record and the rest go through the
+		// page cache (the bytes before off are unchanged either way).
+		j.noDirect = true
+		if err = seg.leaveDirect(); err == nil {
+			err = j.put(seg, rec)
+		}
 	}
 	if err == nil {
 		seg.size += int64(len(rec))
@@ -459,22 +480,49 @@ func (j *journal) write(seg *segment, rec []byte) error {
 	return err
 }
 
+// put writes rec at the segment's end and makes it durable: one direct
+// write, or a write and fdatasync.
+func (j *journal) put(seg *segment, rec []byte) error {
+	end := seg.size + int64(len(rec))
+	if seg.direct {
+		end = alignUp(end) // the write goes to the block boundary
+	}
+	if err := seg.zeroAhead(end); err != nil {
+		return err
+	}
+	if seg.direct {
+		var err error
+		j.dbuf, err = seg.writeDirect(j.dbuf, rec)
+		return err
+	}
+	if _, err := seg.f.WriteAt(rec, seg.size); err != nil {
+		return err
+	}
+	return syscall.Fdatasync(seg.fd)
+}
+
 func undoWrite(seg *segment, off int64) error {
 	seg.zeroed = off
+	if seg.direct {
+		// Direct writes of zeros start at a block boundary; the block
+		// that holds off is written whole by the next record's write.
+		seg.zeroed = alignUp(off)
+	}
 	if err := seg.f.Truncate(off); err != nil {
 		return err
 	}
 	return syscall.Fdatasync(seg.fd)
 }
 
-// zeros is what zeroAhead writes.
-var zeros = make([]byte, zeroChunk)
+// zeros is what zeroAhead writes; aligned for direct writes.
+var zeros = alignedBuf(nil, zeroChunk)
 
 // zeroAhead makes sure the file holds zeros up to end, writing a chunk
-// beyond it when it does not; the caller's fdatasync makes them durable.
+// beyond it when it does not; a direct write is durable on its own, a
+// buffered one by the caller's fdatasync.
 func (seg *segment) zeroAhead(end int64) error {
 	for seg.zeroed < end {
-		if _, err := seg.f.WriteAt(zeros, seg.zeroed); err != nil {
+		if _, err := writeAt(seg.f, zeros, seg.zeroed); err != nil {
 			return err
 		}
 		seg.zeroed += zeroChunk
