@@ -58,6 +58,9 @@ type conn struct {
 	stmts    map[uint32]*stmt
 	lastStmt uint32            // the statement prepared last (MariaDB's id 0xffffffff); 0: none
 	prepared map[string]string // SQL-level PREPARE name FROM 'text', by lower-case name
+	// varsSet: the session may hold user variables (uservars.go);
+	// noVarTable: the upstream cannot list them.
+	varsSet, noVarTable bool
 	// preparedIn is the schema each SQL-level prepared statement (from a
 	// literal or a variable) was prepared in, by lower-case name (query.go).
 	preparedIn map[string]string

@@ -139,11 +139,13 @@
 // the digest as a parameter. PREPARE from @var, an unknown name, and
 // EXECUTE ... USING @vars of anything but a read are unknown.
 //
-// uservars.go: before an operation that is not a read and reads user
-// variables is decided, their values are read from the session and bound
-// into its digest (guard.State.Variables names them; the values are never
-// shown or recorded): an approval of UPDATE t SET v = @x does not run
-// again after SET @x changed.
+// uservars.go: before an operation that is not a read is decided, the
+// values of the user variables it names, and once the session may have set
+// any (a text with an @, an Unknown operation) of every variable it holds,
+// are read from the session and bound into its digest (guard.State.
+// Variables names them; the values are never shown or recorded): an
+// approval of UPDATE t SET v = @x, or of a CALL whose procedure reads @x,
+// does not run again after SET @x changed.
 //
 // While an operation waits (a hold, a write's durability) the client
 // socket is read in the background (wait.go): a client that disconnects

@@ -207,6 +207,7 @@ func (c *conn) deny(v guard.Verdict) bool {
 // done reports the outcome to the guard and the recording.
 func (c *conn) done(op *operation) {
 	c.endRunning()
+	c.noteVariables(op)
 	out := guard.Outcome{Rows: op.rows, ErrorCode: op.errCode}
 	inTx := c.status&statusInTrans != 0
 	out.Committed = op.errCode == "" && !inTx

@@ -63,6 +63,35 @@ func TestRealReviewBindsUserVariables(t *testing.T) {
 	if got := nameOf(t, table, 1); got != "reviewed" {
 		t.Fatalf("name = %q", got)
 	}
+	// A procedure reads the variable without the statement naming it.
+	proc := "setname_" + randHex(3)
+	if err := adminExec("CREATE PROCEDURE " + testDB + "." + proc + "() UPDATE " + testDB + "." + table + " SET name = @amount WHERE id = 2"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = adminExec("DROP PROCEDURE " + testDB + "." + proc) })
+	call := "CALL " + proc + "()"
+	id = reviewIDIn(t, exec(call))
+	if _, err := re.svc.Approve(ctx, id, apiActor(carol), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec("SET @amount = 'evil'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(call); err == nil || reviewIDIn(t, err) == id {
+		t.Errorf("after SET @amount = 'evil' the approval of %s ran: %v", call, err)
+	}
+	if got := nameOf(t, table, 2); got != "bob" {
+		t.Fatalf("the procedure ran with a changed variable: %q", got)
+	}
+	if err := exec("SET @amount = 'reviewed'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(call); err != nil {
+		t.Fatalf("the approved CALL with its reviewed values was refused: %v", err)
+	}
+	if got := nameOf(t, table, 2); got != "reviewed" {
+		t.Fatalf("name = %q after the approved CALL", got)
+	}
 	if re.stored(t, "evil", "UPDATE") {
 		t.Error("a variable's value reached the UPDATE's recorded operation")
 	}
@@ -83,6 +112,29 @@ func TestClassifyUserVariables(t *testing.T) {
 	} {
 		if got := strings.Join(c.Classify(tc.sql).Variables, " "); got != tc.want {
 			t.Errorf("%s: variables %q, want %q", tc.sql, got, tc.want)
+		}
+	}
+}
+
+// The gateway's read of the variables would replace what GET DIAGNOSTICS
+// reads and reset ROW_COUNT(): the first is not bound, the second refused.
+func TestVariablesAndDiagnostics(t *testing.T) {
+	for _, tc := range []struct {
+		text       string
+		diag, cnts bool
+	}{
+		{"GET DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT", true, false},
+		{"  get current diagnostics @n = NUMBER;", true, false},
+		{"GET DIAGNOSTICS @n = NUMBER; CALL evil()", false, false},
+		{"/* x */ GET DIAGNOSTICS @n = NUMBER", false, false},
+		{"INSERT INTO t VALUES (ROW_COUNT())", false, true},
+		{"CALL p() /* found_rows */", false, true},
+	} {
+		if got := getDiagnostics.MatchString(tc.text); got != tc.diag {
+			t.Errorf("%q: GET DIAGNOSTICS alone = %v", tc.text, got)
+		}
+		if got := countFuncs.MatchString(tc.text); got != tc.cnts {
+			t.Errorf("%q: reads a count = %v", tc.text, got)
 		}
 	}
 }
