@@ -79,6 +79,26 @@ func (p *Plan) Active() bool {
 	return false
 }
 
+// Scans reports whether Value runs the detectors over column i's values:
+// no column rule covers the column, it is not masked whole, its type is
+// not of a fixed shape, and a detector rule applies to the plan's roles.
+// An engine whose values the detectors cannot read as they are (a binary
+// number, hex bytea) asks first, and scans their decoded form.
+func (p *Plan) Scans(i int) bool {
+	if p == nil || p.rules == nil || i < 0 || i >= len(p.actions) {
+		return false
+	}
+	if a := p.actions[i]; a.whole || a.strategy != nil || a.fixed {
+		return false
+	}
+	for j := range p.rules.detect {
+		if p.rules.detect[j].appliesTo(p.roles) {
+			return true
+		}
+	}
+	return false
+}
+
 // Value masks the value of column i. It returns the value to send and
 // whether it must be sent as NULL. A NULL input stays NULL.
 func (p *Plan) Value(i int, v []byte) (out []byte, null bool) {

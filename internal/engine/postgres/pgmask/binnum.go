@@ -5,25 +5,10 @@ import (
 	"strconv"
 )
 
-// binaryNumberText renders a binary-format int8 or numeric value as its
-// text form, so the detectors read a card number stored in a number
-// whichever format the client asked for. ok is false for other types and
-// for a value this filter cannot decode (the caller then masks as before).
-func binaryNumberText(oid uint32, v []byte) (text []byte, ok bool) {
-	switch oid {
-	case 20: // int8
-		if len(v) != 8 {
-			return nil, false
-		}
-		return strconv.AppendInt(nil, int64(binary.BigEndian.Uint64(v)), 10), true
-	case 1700: // numeric
-		return numericText(v)
-	}
-	return nil, false
-}
-
 // numericText renders PostgreSQL's binary numeric (ndigits, weight, sign,
-// dscale, then base-10000 digits) as numeric_out would.
+// dscale, then base-10000 digits) as numeric_out would, so the detectors
+// read a card number kept in a numeric whichever format the client asked
+// for (scan.go).
 func numericText(v []byte) ([]byte, bool) {
 	if len(v) < 8 {
 		return nil, false

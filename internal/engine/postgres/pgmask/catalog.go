@@ -28,7 +28,9 @@ type resCatalog struct {
 	// colTypes: (schema, table) -> column -> kind, for COPY (no types on
 	// the wire).
 	colTypes map[[2]string]map[string]textKind
-	anc      map[[2]string][][2]string // (schema, table) -> ancestor tables
+	anc      map[[2]string][][2]string         // (schema, table) -> ancestor tables
+	shapes   map[uint32]typeShape              // binary decoding of non-built-in types (scan.go)
+	gen      map[[2]string]map[string][]string // (schema, table) -> generated column -> the columns it is computed from
 }
 
 // maxCached bounds each cache: OIDs come from the upstream, names from
@@ -37,7 +39,8 @@ const maxCached = 10000
 
 func newResCatalog(q lineage.Querier) *resCatalog {
 	return &resCatalog{q: q, cat: lineage.NewPGCatalog(q), born: time.Now(),
-		rels: map[uint32]*relation{}, types: map[uint32]textKind{}, colTypes: map[[2]string]map[string]textKind{}, anc: map[[2]string][][2]string{}}
+		rels: map[uint32]*relation{}, types: map[uint32]textKind{}, colTypes: map[[2]string]map[string]textKind{}, anc: map[[2]string][][2]string{},
+		shapes: map[uint32]typeShape{}, gen: map[[2]string]map[string][]string{}}
 }
 
 func putCached[K comparable, V any](m map[K]V, k K, v V) {
@@ -54,6 +57,9 @@ type relation struct {
 	// view: the columns are a view's, each possibly an expression over
 	// its sources (lineage cannot tell a plain reference from one).
 	view bool
+	// generated: a table's generated columns, computed from the others
+	// (their sources include those), by attribute number.
+	generated map[int16]bool
 }
 
 const relationQuery = `
@@ -142,15 +148,68 @@ func (c *resCatalog) tableRelation(ctx context.Context, oid uint32, schema, tabl
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	r := &relation{cols: make(map[int16]mask.Column, len(attrs))}
+	gen, err := c.generatedCols(ctx, schema, table)
+	if err != nil {
+		return nil, err
+	}
+	r := &relation{cols: make(map[int16]mask.Column, len(attrs)), generated: map[int16]bool{}}
 	for _, a := range attrs {
-		srcs := make([]mask.Source, len(owners))
-		for i, o := range owners {
-			srcs[i] = mask.Source{Schema: o.Schema, Table: o.Table, Column: a.name}
+		names := append([]string{a.name}, gen[a.name]...)
+		r.generated[a.num] = len(names) > 1
+		var srcs []mask.Source
+		for _, o := range owners {
+			for _, n := range names {
+				srcs = append(srcs, mask.Source{Schema: o.Schema, Table: o.Table, Column: n})
+			}
 		}
 		r.cols[a.num] = mask.Column{Name: a.name, Resolved: true, Sources: srcs}
 	}
 	return r, nil
+}
+
+// generatedQuery lists, for each generated column of a table, the columns
+// its expression reads (pg_depend records them): a column computed from a
+// masked one must not pass as a plain column nobody masks.
+const generatedQuery = `
+SELECT a.attname, ra.attname
+FROM pg_catalog.pg_attribute a
+  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+  JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND dep.objid = d.oid
+    AND dep.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND dep.refobjid = a.attrelid AND dep.refobjsubid > 0
+  JOIN pg_catalog.pg_attribute ra ON ra.attrelid = a.attrelid AND ra.attnum = dep.refobjsubid
+WHERE n.nspname = $1 AND c.relname = $2 AND a.attgenerated <> ''`
+
+// generatedCols returns a table's generated columns and the columns each
+// is computed from.
+func (c *resCatalog) generatedCols(ctx context.Context, schema, table string) (map[string][]string, error) {
+	key := [2]string{schema, table}
+	c.mu.Lock()
+	gen, hit := c.gen[key]
+	c.mu.Unlock()
+	if hit {
+		return gen, nil
+	}
+	rows, err := c.q.Query(ctx, generatedQuery, schema, table)
+	if err != nil {
+		return nil, err
+	}
+	pairs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
+		var p [2]string
+		return p, r.Scan(&p[0], &p[1])
+	})
+	if err != nil {
+		return nil, err
+	}
+	gen = map[string][]string{}
+	for _, p := range pairs {
+		gen[p[0]] = append(gen[p[0]], p[1])
+	}
+	c.mu.Lock()
+	putCached(c.gen, key, gen)
+	c.mu.Unlock()
+	return gen, nil
 }
 
 // viewRelation resolves a view's columns through its definition,
@@ -199,7 +258,7 @@ func (c *resCatalog) column(ctx context.Context, oid uint32, attnum int16, name 
 		return mask.Column{Name: name}, false, nil
 	}
 	col.Name = name
-	return col, !r.view, nil
+	return col, !r.view && !r.generated[attnum], nil
 }
 
 func quoteIdent(s string) string {
@@ -341,22 +400,37 @@ WITH RECURSIVE anc(oid, depth) AS (
 SELECT DISTINCT n.nspname, c.relname
 FROM anc JOIN pg_catalog.pg_class c ON c.oid = anc.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`
 
-// expand adds, for each source in a partition or inheritance child, the
-// same column of its ancestors, so a rule on the parent table covers a
-// statement that names the child. A lookup error is returned with the
+// expand adds, for each source that is a generated column, the columns
+// it is computed from, and for each source in a partition or inheritance
+// child, the same column of its ancestors, so a rule on the parent table
+// (or on the column a generated one reads) covers a statement that names
+// the child (or the generated column). A lookup error is returned with the
 // sources unexpanded; the caller treats the column as unresolved.
 func (c *resCatalog) expand(ctx context.Context, srcs []mask.Source) ([]mask.Source, error) {
-	out := srcs
+	out, grown := srcs, false
+	add := func(s mask.Source) {
+		if !grown {
+			out, grown = slices.Clone(srcs), true
+		}
+		out = append(out, s)
+	}
 	for _, s := range srcs {
+		gen, err := c.generatedCols(ctx, s.Schema, s.Table)
+		if err != nil {
+			return srcs, err
+		}
+		for _, from := range gen[s.Column] {
+			add(mask.Source{Schema: s.Schema, Table: s.Table, Column: from})
+		}
+	}
+	own := out // the ancestors of each, generated columns' sources included
+	for _, s := range own {
 		anc, err := c.ancestors(ctx, s.Schema, s.Table)
 		if err != nil {
 			return srcs, err
 		}
 		for _, a := range anc {
-			if len(out) == len(srcs) {
-				out = slices.Clone(srcs)
-			}
-			out = append(out, mask.Source{Schema: a[0], Table: a[1], Column: s.Column})
+			add(mask.Source{Schema: a[0], Table: a[1], Column: s.Column})
 		}
 	}
 	return out, nil
@@ -385,4 +459,64 @@ func (c *resCatalog) ancestors(ctx context.Context, schema, table string) ([][2]
 	putCached(c.anc, key, anc)
 	c.mu.Unlock()
 	return anc, nil
+}
+
+// shapeQuery follows a domain to its base type and says how that type's
+// binary values are built: typtype ('c' composite, 'e' enum, 'r' range,
+// 'm' multirange, 'p' pseudo such as record), category ('A' array, 'S'
+// string) and a range's or multirange's subtype.
+const shapeQuery = `
+WITH RECURSIVE t(oid, typtype, typbasetype, depth) AS (
+  SELECT oid, typtype, typbasetype, 0 FROM pg_catalog.pg_type WHERE oid = $1
+  UNION ALL
+  SELECT p.oid, p.typtype, p.typbasetype, t.depth + 1
+  FROM pg_catalog.pg_type p JOIN t ON p.oid = t.typbasetype WHERE t.typtype = 'd' AND t.depth < 16)
+SELECT b.oid::int8, b.typtype::text, b.typcategory::text,
+  coalesce((SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = b.oid OR r.rngmultitypid = b.oid LIMIT 1), 0)::int8
+FROM (SELECT oid FROM t ORDER BY depth DESC LIMIT 1) x JOIN pg_catalog.pg_type b ON b.oid = x.oid`
+
+// shape says how the binary values of a type that is not built in are
+// decoded for the detectors; ok is false when they cannot be (an
+// extension's own type, a lookup error): such values are masked whole.
+func (c *resCatalog) shape(ctx context.Context, oid uint32) (typeShape, bool) {
+	c.mu.Lock()
+	sh, hit := c.shapes[oid]
+	c.mu.Unlock()
+	if hit {
+		return sh, sh.kind != shapeUnknown
+	}
+	var base, sub int64
+	var typtype, category string
+	// A lookup error is cached as unknown too (its values are masked
+	// whole): asking again for every row would stall the session while
+	// the catalog is unreachable. The cache is made anew after CacheTTL.
+	err := c.q.QueryRow(ctx, shapeQuery, oid).Scan(&base, &typtype, &category, &sub)
+	if err == nil {
+		sh = shapeFrom(uint32(base), typtype, category, uint32(sub))
+	}
+	c.mu.Lock()
+	putCached(c.shapes, oid, sh)
+	c.mu.Unlock()
+	return sh, sh.kind != shapeUnknown
+}
+
+func shapeFrom(base uint32, typtype, category string, sub uint32) typeShape {
+	if sh, ok := builtinShapes[base]; ok {
+		return sh
+	}
+	switch {
+	case typtype == "c" || base == 2249:
+		return typeShape{kind: shapeRecord}
+	case typtype == "r":
+		return typeShape{kind: shapeRange, sub: sub}
+	case typtype == "m":
+		return typeShape{kind: shapeMultirange, sub: sub}
+	case category == "A":
+		return typeShape{kind: shapeArray}
+	case typtype == "e" || category == "S":
+		// An enum's binary value is its label; a string type's (citext)
+		// is its text.
+		return typeShape{kind: shapeText}
+	}
+	return typeShape{}
 }

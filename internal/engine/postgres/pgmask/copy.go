@@ -90,12 +90,23 @@ func (r *result) copyColumns(ctx context.Context, cat *resCatalog, st *stmtLinea
 				text = false
 			}
 		}
-		if !st.copyTable {
+		if !st.copyTable || computedFrom(*c) {
 			*c = r.derived(*c)
 		}
 		c.Text = text
 	}
 	return cols
+}
+
+// computedFrom: a table's column computed from its other columns (a
+// generated column, whose sources name them).
+func computedFrom(c mask.Column) bool {
+	for _, s := range c.Sources {
+		if s.Column != c.Name {
+			return true
+		}
+	}
+	return false
 }
 
 func (cs *copyState) plan(n int) *mask.Plan {
@@ -107,12 +118,23 @@ func (cs *copyState) plan(n int) *mask.Plan {
 	return p
 }
 
-// mask masks field i of a row of n fields.
+// mask masks field i of a row of n fields. A scanned field whose decoded
+// parts (hex bytea, a float's exponent form, grouped money: COPY writes
+// them as the text output does) match is masked whole.
 func (cs *copyState) mask(n, i int, v []byte, null bool) ([]byte, bool) {
 	if null {
 		return nil, true
 	}
-	return cs.plan(n).Value(i, v)
+	p := cs.plan(n)
+	if p.Scans(i) {
+		if ex := textExtras(v); ex != nil && planDetects(p, i, ex) {
+			if n == len(cs.cols) && cs.cols[i].Text {
+				return []byte(mask.Redacted), false
+			}
+			return nil, true
+		}
+	}
+	return p.Value(i, v)
 }
 
 // copyCodec splits COPY text or csv output into rows and fields, and

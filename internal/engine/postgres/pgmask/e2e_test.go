@@ -51,6 +51,28 @@ func e2eIdentity(subject, group string) identity.Identity {
 
 func startGateway(t *testing.T) *gateway {
 	t.Helper()
+	return startGatewayWith(t, gatewayOptions{})
+}
+
+// gatewayOptions changes what startGatewayWith configures; the zero value
+// is the resource every other test uses.
+type gatewayOptions struct {
+	masking []config.MaskRule // nil: ruleSpecs
+	kinds   []string          // the kinds that need review; nil: write, schema, privilege, admin
+	mode    string            // review mode; "": reject
+}
+
+func startGatewayWith(t *testing.T, o gatewayOptions) *gateway {
+	t.Helper()
+	if o.masking == nil {
+		o.masking = ruleSpecs
+	}
+	if o.kinds == nil {
+		o.kinds = []string{"write", "schema", "privilege", "admin"}
+	}
+	if o.mode == "" {
+		o.mode = "reject"
+	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := store.OpenSQLite(ctx, filepath.Join(dir, "countersign.db"))
@@ -70,8 +92,8 @@ func startGateway(t *testing.T) *gateway {
 	t.Cleanup(func() { rec.Close(context.Background()) })
 	res := config.Resource{Name: "pg-test", Type: "postgres", Address: "127.0.0.1:5432", Database: testDB, Username: "postgres",
 		Policy: config.Policy{Access: []string{"engineers", "dba-leads"},
-			Review:  config.Review{Kinds: []string{"write", "schema", "privilege", "admin"}, Approvers: []string{"dba-leads"}, Mode: "reject"},
-			Masking: ruleSpecs}}
+			Review:  config.Review{Kinds: o.kinds, Approvers: []string{"dba-leads"}, Mode: o.mode},
+			Masking: o.masking}}
 	cfg := &config.Config{Identity: config.Identity{Roles: e2eRoles}, Resources: []config.Resource{res}}
 	policies, err := guard.Policies(cfg)
 	if err != nil {
@@ -115,7 +137,7 @@ func startGateway(t *testing.T) *gateway {
 			}
 			return nil, false
 		},
-		Auth: toks, Guard: m.Guard(gate), Recorder: rec,
+		Auth: toks, Guard: m.Guard(gate), Recorder: rec, Messages: m,
 		Classifier: sqlkind.NewPostgres(sqlkind.PostgresOptions{}),
 		Filter: func(s *guard.Session, op *guard.Operation, v guard.Verdict) postgres.ResultFilter {
 			return m.Filter(s, op, v)

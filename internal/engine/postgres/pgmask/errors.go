@@ -1,6 +1,7 @@
 package pgmask
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -13,13 +14,20 @@ import (
 // structured names (schema, table, column, constraint) are kept.
 //
 //   - Every text field (Message, Detail, Hint, Where, InternalQuery and
-//     fields pgproto3 does not name) goes through the detectors.
+//     fields pgproto3 does not name) goes through the detectors; one whose
+//     decoded parts match (a bytea's hex, a float's exponent form) is
+//     masked whole.
 //   - A Detail quoting key values ("Key (email)=(a@b.io) already
-//     exists.") has the values masked when any key column is masked for
-//     these roles, or when the columns cannot be told (an expression key,
-//     no table name); one it cannot take apart is dropped.
+//     exists.") has the values masked when any key column (or, through
+//     MaskMessage, its partitioned table's or the column a generated one
+//     is computed from) is masked for these roles, or when the columns
+//     cannot be told (an expression key, no table name); one it cannot
+//     take apart is dropped. A key "still referenced from table" is a
+//     stored row's, of another table than the error names: always masked.
 //   - A Detail quoting a whole row ("Failing row contains (...)") has the
-//     row replaced: it holds every column.
+//     row replaced: it holds every column; so has one quoting a row's
+//     partition key ("Partition key of the failing row contains (...) =
+//     (...)").
 //   - A data exception (SQLSTATE class 22: invalid input syntax, out of
 //     range, ...) quotes the offending value, which may come from a masked
 //     column (SELECT ssn::int): every quoted part of its Message and
@@ -28,11 +36,31 @@ import (
 // rules nil leaves e untouched (the resource masks nothing, or an unmask
 // grant covers the operation).
 func MaskError(rules *mask.Rules, roles []string, e *pgproto3.ErrorResponse) {
+	maskError(rules, roles, e, msgContext{})
+}
+
+// msgContext is what MaskMessage knows beyond the rules: whether the
+// session runs an operation that reads masked data (quoted), and how to
+// find the columns a key column stands for (expand: its partition's
+// ancestors, what a generated column is computed from; ok false when
+// that cannot be told). The zero value knows neither.
+type msgContext struct {
+	quoted bool
+	expand func(mask.Source) (srcs []mask.Source, ok bool)
+}
+
+// maskError is MaskError; quoted also masks every quoted part of the
+// Message, Detail, Hint and Where, whatever the SQLSTATE, and the Detail
+// and what follows the Message's first ": " of a data exception: the error
+// of an operation that reads a masked column may quote its value as a name
+// (relation "219-09-9999" does not exist, from ssn::regclass) or echo it
+// (date field value out of range: 219-09-9999, from make_date).
+func maskError(rules *mask.Rules, roles []string, e *pgproto3.ErrorResponse, mc msgContext) {
 	if rules == nil || e == nil {
 		return
 	}
-	text := func(s string) string { return string(rules.Text(roles, []byte(s))) }
-	e.Detail = maskDetail(rules, roles, e.SchemaName, e.TableName, e.Detail)
+	text := func(s string) string { return maskText(rules, roles, s) }
+	e.Detail = maskDetail(rules, roles, e.SchemaName, e.TableName, e.Detail, mc.expand)
 	if strings.HasPrefix(e.Code, "22") {
 		e.Message = maskQuoted(e.Message)
 		e.Detail = maskQuoted(e.Detail)
@@ -40,11 +68,35 @@ func MaskError(rules *mask.Rules, roles []string, e *pgproto3.ErrorResponse) {
 			e.Where = ""
 		}
 	}
+	if mc.quoted {
+		e.Message, e.Detail = maskQuoted(e.Message), maskQuoted(e.Detail)
+		e.Hint, e.Where = maskQuoted(e.Hint), maskQuoted(e.Where)
+		if strings.HasPrefix(e.Code, "22") {
+			// A data exception can echo the value without quotes (date
+			// field value out of range: 219-09-9999) and xml's quote the
+			// document in their Detail.
+			e.Message = maskAfterColon(e.Message)
+			if e.Detail != "" {
+				e.Detail = mask.Redacted
+			}
+		}
+	}
 	e.Message, e.Detail, e.Hint = text(e.Message), text(e.Detail), text(e.Hint)
 	e.Where, e.InternalQuery = text(e.Where), text(e.InternalQuery)
 	for k, v := range e.UnknownFields {
 		e.UnknownFields[k] = text(v)
 	}
+}
+
+// maskText runs the detectors over a message text, and over what the text
+// holds decoded (a bytea's hex, a float's exponent form: RAISE '%', b):
+// a match there masks the whole text.
+func maskText(rules *mask.Rules, roles []string, s string) string {
+	out := rules.Text(roles, []byte(s))
+	if ex := textExtras(out); ex != nil && !bytes.Equal(rules.Text(roles, ex), ex) {
+		return mask.Redacted
+	}
+	return string(out)
 }
 
 // MaskNotice is MaskError for a NoticeResponse (RAISE NOTICE, warnings).
@@ -57,25 +109,37 @@ func MaskNotification(rules *mask.Rules, roles []string, n *pgproto3.Notificatio
 	if rules == nil || n == nil {
 		return
 	}
-	n.Payload = string(rules.Text(roles, []byte(n.Payload)))
+	n.Payload = maskText(rules, roles, n.Payload)
 }
+
+// partitionDetail begins the Detail of a row no partition takes: it
+// quotes the row's partition key.
+const partitionDetail = "Partition key of the failing row contains ("
 
 // keyDetailEnds are the texts that may follow the values of a "Key
 // (cols)=(values)" detail.
-var keyDetailEnds = []string{") already exists.", ") is not present in table ", ") is still referenced from table "}
+var keyDetailEnds = []string{") already exists.", ") is not present in table ", stillReferenced}
 
-func maskDetail(rules *mask.Rules, roles []string, schema, table, d string) string {
+const stillReferenced = ") is still referenced from table "
+
+func maskDetail(rules *mask.Rules, roles []string, schema, table, d string, expand func(mask.Source) ([]mask.Source, bool)) string {
 	switch {
 	case strings.HasPrefix(d, "Failing row contains ("):
 		return "Failing row contains (" + mask.Redacted + ")."
+	case strings.HasPrefix(d, partitionDetail):
+		// The row's partition key values, whatever columns they are of.
+		if i := strings.Index(d, ") = ("); i > 0 {
+			return d[:i+len(") = (")] + mask.Redacted + ")."
+		}
+		return ""
 	case !strings.HasPrefix(d, "Key ("):
 		return d
 	}
 	eq := strings.Index(d, ")=(")
-	end := -1
+	end, referenced := -1, false
 	for _, s := range keyDetailEnds {
 		if i := strings.LastIndex(d, s); i > eq {
-			end = i
+			end, referenced = i, s == stillReferenced
 			break
 		}
 	}
@@ -83,21 +147,37 @@ func maskDetail(rules *mask.Rules, roles []string, schema, table, d string) stri
 		return "" // a key detail not understood: drop it rather than guess
 	}
 	cols := d[len("Key ("):eq]
-	if !keyMasked(rules, roles, schema, table, cols) {
+	// A key still referenced is a stored row's, of the table the Message
+	// names (the error's table is the referencing one): always masked.
+	if !referenced && !keyMasked(rules, roles, schema, table, cols, expand) {
 		return d
 	}
 	return d[:eq+3] + mask.Redacted + d[end:]
 }
 
 // keyMasked: any key column masked, or the key's columns cannot be told.
-func keyMasked(rules *mask.Rules, roles []string, schema, table, cols string) bool {
+// A key of a partition is its partitioned table's too (deleting a row
+// of parted_1 that another table references quotes the key of parted's
+// row), and a generated column's is the columns it is computed from.
+func keyMasked(rules *mask.Rules, roles []string, schema, table, cols string, expand func(mask.Source) ([]mask.Source, bool)) bool {
 	if table == "" {
 		return true
 	}
 	for _, c := range strings.Split(cols, ", ") {
 		name, ok := plainIdent(c)
-		if !ok || rules.Masked(roles, mask.Source{Schema: schema, Table: table, Column: name}) {
+		if !ok {
 			return true
+		}
+		srcs := []mask.Source{{Schema: schema, Table: table, Column: name}}
+		if expand != nil {
+			if srcs, ok = expand(srcs[0]); !ok {
+				return true
+			}
+		}
+		for _, src := range srcs {
+			if rules.Masked(roles, src) {
+				return true
+			}
 		}
 	}
 	return false
@@ -120,6 +200,14 @@ func plainIdent(s string) (string, bool) {
 		}
 	}
 	return s, true
+}
+
+// maskAfterColon replaces what follows the first ": " of s.
+func maskAfterColon(s string) string {
+	if i := strings.Index(s, ": "); i >= 0 {
+		return s[:i+2] + mask.Redacted
+	}
+	return s
 }
 
 // maskQuoted replaces everything from the first double quote of s to the

@@ -39,11 +39,39 @@ var schema = []string{
 	`CREATE TABLE parted (id int, ssn text) PARTITION BY RANGE (id)`,
 	`CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100)`,
 	`INSERT INTO parted VALUES (1, '219-09-9999')`,
+	// parted_refs holds a key of parted: deleting the row is refused with
+	// a Detail quoting the key of the row that stays.
+	`CREATE UNIQUE INDEX parted_key ON parted (id, ssn)`,
+	`CREATE TABLE parted_refs (id int, ssn text, FOREIGN KEY (id, ssn) REFERENCES parted (id, ssn))`,
+	`INSERT INTO parted_refs VALUES (1, '219-09-9999')`,
+	`INSERT INTO parted VALUES (2, '219-09-9999')`,
+	// pmail is partitioned by a masked column: a row no partition takes
+	// is quoted by its partition key.
+	`CREATE TABLE pmail (email text) PARTITION BY RANGE (email)`,
+	`CREATE TABLE pmail_a PARTITION OF pmail FOR VALUES FROM ('a') TO ('b')`,
+	// staff derives a column from a masked one (a generated column is
+	// stored, and its table's own column to PostgreSQL).
+	`CREATE TABLE staff (id int, email text, email_at text GENERATED ALWAYS AS (replace(email, '@', ' at ')) STORED)`,
+	`INSERT INTO staff (id, email) VALUES (1, 'carol@corp.io')`,
+	// cards keeps a card number (and an SSN, 078-05-1120) in types a detector must
+	// read through: bytea, floats, money, arrays, ranges, composites.
+	`CREATE TYPE pan_pair AS (label text, pan bytea, n float8)`,
+	`CREATE DOMAIN pan_d AS float8 CHECK (VALUE <> 4111111111111111.5)`,
+	`CREATE DOMAIN pan_b AS bytea`,
+	`CREATE TABLE cards (id int PRIMARY KEY, b bytea UNIQUE, f8 float8 UNIQUE, f4 float4, m money, n8 int8, num numeric,
+	   fa float8[], ba bytea[], na numeric[], r numrange, r8 int8range, p pan_pair, pa pan_pair[], pt point, ip inet, j jsonb, t text UNIQUE, fd pan_d, fda pan_d[], bda pan_b[],
+	   CHECK (t IS NULL OR t <> 'forbidden'))`,
+	`INSERT INTO cards VALUES (1, '4111111111111111 or 078-05-1120', 4111111111111111, 4111111111111111, 4111111111111111, 4111111111111111, 4111111111111111,
+	   '{4111111111111111}', '{"4111111111111111"}', '{4111111111111111}', '[4111111111111111,5000000000000000)', '[4111111111111111,5000000000000000)',
+	   ROW('x', '4111111111111111', 4111111111111111), ARRAY[ROW('x', '4111111111111111', 4111111111111111)::pan_pair], '(4111111111111111,1)', '10.1.2.3',
+	   '{"pan": 4111111111111111}', 'card 4111111111111111', 4111111111111111, '{4111111111111111}', '{"4111111111111111"}')`,
+	`INSERT INTO cards (id, b, f8, m, fa, ba, r, p, t) VALUES (2, 'plain', 1.5, 2, '{1.5}', '{"plain"}', '[1,3)', ROW('label', 'plain', 1.5), 'plain')`,
+	`CREATE TABLE card_refs (b bytea REFERENCES cards (b))`,
 }
 
 // secrets are the raw values (and pieces of them) no client may see.
 var secrets = []string{"alice@corp.io", "bob@corp.io", "ALICE@CORP.IO", "219-09", "321-54", "9999", "9876",
-	"1000.5", "2000.25", "1980-01-02", "1990-03-04", "alice@", "bob@"}
+	"1000.5", "2000.25", "1980-01-02", "1990-03-04", "alice@", "bob@", "carol at", "carol@"}
 
 func leak(s string) string {
 	for _, x := range secrets {

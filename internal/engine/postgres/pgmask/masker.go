@@ -53,6 +53,8 @@ type Masker struct {
 
 	mu   sync.Mutex
 	cats map[string]*resCatalog
+
+	quotes quoteTracker // sessions whose messages have quoted parts masked
 }
 
 // New checks the options and returns a Masker.

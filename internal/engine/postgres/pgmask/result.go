@@ -1,9 +1,11 @@
 package pgmask
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -27,7 +29,9 @@ type result struct {
 	active  bool
 	kinds   []textKind
 	formats []int16
-	oids    []uint32 // each field's type: binary numbers are read as text (binnum.go)
+	oids    []uint32    // each field's type: values the detectors cannot read are decoded (scan.go)
+	scans   []bool      // the plan runs the detectors over the field (mask.Plan.Scans)
+	cat     *resCatalog // the catalog of the last RowDescription; nil: unavailable
 
 	copy *copyState
 }
@@ -48,6 +52,7 @@ func (r *result) RowDescription(d *pgproto3.RowDescription) error {
 	if err != nil {
 		r.m.log.Warn("catalog unavailable; every column of the result is masked", "resource", r.res, "error", err)
 	}
+	r.cat = cat
 	var computed []mask.Column
 	for i, f := range d.Fields {
 		r.formats[i], r.oids[i] = f.Format, f.DataTypeOID
@@ -66,6 +71,7 @@ func (r *result) RowDescription(d *pgproto3.RowDescription) error {
 			if !plain {
 				cols[i] = r.derived(cols[i])
 			}
+			cols[i] = sampled(cols[i])
 			continue
 		}
 		if computed == nil {
@@ -79,6 +85,10 @@ func (r *result) RowDescription(d *pgproto3.RowDescription) error {
 	}
 	r.plan = r.rules.Plan(r.roles, cols)
 	r.active = r.plan.Active()
+	r.scans = make([]bool, n)
+	for i := range r.scans {
+		r.scans[i] = r.plan.Scans(i)
+	}
 	return nil
 }
 
@@ -112,11 +122,32 @@ func expandColumns(ctx context.Context, cat *resCatalog, cols []mask.Column) []m
 // substr(email, 1, 3) under keep_last: 3), so only a plain column keeps
 // its rule's strategy.
 func (r *result) derived(c mask.Column) mask.Column {
+	c = sampled(c)
 	if !c.Resolved {
 		return c
 	}
 	for _, s := range c.Sources {
 		if r.rules.Masked(r.roles, s) {
+			c.Resolved = false
+			return c
+		}
+	}
+	return c
+}
+
+// statsValues are the catalog columns that hold sampled values of every
+// table's columns, masked ones included (pg_stats, pg_stats_ext and
+// pg_mcv_list_items read them): no column rule names them, so a column
+// built from them is masked whole.
+var statsValues = map[[2]string]func(col string) bool{
+	{"pg_catalog", "pg_statistic"}:          func(col string) bool { return strings.HasPrefix(col, "stavalues") },
+	{"pg_catalog", "pg_statistic_ext_data"}: func(col string) bool { return col == "stxdmcv" || col == "stxdexpr" },
+}
+
+// sampled marks a column built from statsValues unresolved.
+func sampled(c mask.Column) mask.Column {
+	for _, s := range c.Sources {
+		if holds := statsValues[[2]string{s.Schema, s.Table}]; holds != nil && holds(s.Column) {
 			c.Resolved = false
 			return c
 		}
@@ -147,7 +178,7 @@ func (r *result) DataRow(m *pgproto3.DataRow) error {
 // every value is masked whole and, its format unknown, sent as NULL.
 func (r *result) undescribed(n int) {
 	r.plan = r.rules.Plan(r.roles, make([]mask.Column, n))
-	r.kinds, r.formats, r.oids = make([]textKind, n), make([]int16, n), make([]uint32, n)
+	r.kinds, r.formats, r.oids, r.scans = make([]textKind, n), make([]int16, n), make([]uint32, n), nil
 	r.active = true
 }
 
@@ -157,6 +188,11 @@ func (r *result) value(i int, v []byte) []byte {
 		return nil // more values than described: fail closed
 	}
 	kind, binary := r.kinds[i], r.formats[i] == 1
+	if i < len(r.scans) && r.scans[i] {
+		if out, done := r.scanned(i, kind, binary, v); done {
+			return out
+		}
+	}
 	if kind == kindJSONB && binary {
 		if len(v) == 0 || v[0] != 1 {
 			return nil // a jsonb version this filter does not know
@@ -167,18 +203,76 @@ func (r *result) value(i int, v []byte) []byte {
 		}
 		return append([]byte{1}, out...)
 	}
-	if binary && kind == kindOther {
-		// A binary number is bytes no detector reads: they read its text
-		// form, and a value they would change goes as NULL, as in text
-		// format.
-		if t, ok := binaryNumberText(r.oids[i], v); ok {
-			if _, null := r.plan.Value(i, t); null {
-				return nil
-			}
-			return v
-		}
-	}
 	return r.value1(i, v, kind)
+}
+
+// scanned runs the detectors over what a value of a scanned column hides
+// from them as it is written (scan.go, scantext.go). A value of a type
+// that is not text is decided here: a match, or binary bytes that cannot
+// be decoded, send NULL; otherwise it passes as it is. A text or json
+// value is decided here only when a part that had to be decoded (hex
+// bytea in an array's text, a float's exponent form) matches: it is
+// masked whole. done false: mask it as usual.
+func (r *result) scanned(i int, kind textKind, binary bool, v []byte) (out []byte, done bool) {
+	if kind == kindOther {
+		view := textView(r.oids[i], v)
+		if binary {
+			var ok bool
+			if view, ok = binaryText(r.oids[i], v, r.shape); !ok {
+				return nil, true
+			}
+		}
+		if r.detects(i, view) {
+			return nil, true
+		}
+		return v, true
+	}
+	body := v
+	if kind == kindJSONB && binary {
+		if len(v) == 0 || v[0] != 1 {
+			return nil, true
+		}
+		body = v[1:]
+	}
+	ex := textExtras(body)
+	if ex == nil || !r.detects(i, ex) {
+		return nil, false
+	}
+	return maskedWhole(kind, binary), true
+}
+
+// detects reports whether the detectors find anything in view, as column
+// i's plan runs them.
+func (r *result) detects(i int, view []byte) bool {
+	return planDetects(r.plan, i, view)
+}
+
+func planDetects(p *mask.Plan, i int, view []byte) bool {
+	out, null := p.Value(i, view)
+	return null || !bytes.Equal(out, view)
+}
+
+// maskedWhole is a text or json value masked whole.
+func maskedWhole(kind textKind, binary bool) []byte {
+	switch {
+	case kind == kindJSONB && binary:
+		return append([]byte{1}, jsonRedacted...)
+	case kind == kindJSON || kind == kindJSONB:
+		return slices.Clone(jsonRedacted)
+	}
+	return []byte(mask.Redacted)
+}
+
+var jsonRedacted, _ = json.Marshal(mask.Redacted)
+
+// shape answers a non-built-in type's binary shape from the catalog.
+func (r *result) shape(oid uint32) (typeShape, bool) {
+	if r.cat == nil {
+		return typeShape{}, false
+	}
+	ctx, cancel := lookupCtx()
+	defer cancel()
+	return r.cat.shape(ctx, oid)
 }
 
 func (r *result) value1(i int, v []byte, kind textKind) []byte {

@@ -21,6 +21,7 @@ type statements struct {
 	list   []stmtLineage
 	unsure bool // some statement may or may not send a RowDescription
 	err    error
+	lc     *seenCatalog // resolves names as the session does, and keeps them
 }
 
 type stmtLineage struct {
@@ -30,6 +31,11 @@ type stmtLineage struct {
 	// copyTable: COPY table TO STDOUT, whose columns are the table's own
 	// (PostgreSQL refuses COPY from a view), not expressions.
 	copyTable bool
+	// explained is the lineage of the query an EXPLAIN names (nil: none,
+	// or its analysis failed, when explain is set): EXPLAIN ANALYZE runs
+	// it, and its errors can quote what it reads.
+	explain   bool
+	explained *lineage.Result
 }
 
 type rowsKind uint8
@@ -50,10 +56,15 @@ func analyze(ctx context.Context, cat *resCatalog, op *guard.Operation) *stateme
 		out.err = err
 		return out
 	}
-	lc := cat.cat.WithSearchPath(searchPath(op.State))
+	lc := &seenCatalog{PGCatalog: cat.cat.WithSearchPath(searchPath(op.State))}
+	out.lc = lc
 	for _, raw := range tree.Stmts {
 		s := stmtLineage{rows: rowsOf(raw.Stmt), copyTable: raw.Stmt.GetCopyStmt().GetRelation() != nil}
 		s.res, s.err = lineage.AnalyzeStmt(ctx, raw.Stmt, lc)
+		if x := raw.Stmt.GetExplainStmt(); x != nil {
+			s.explain = true
+			s.explained, _ = lineage.AnalyzeStmt(ctx, x.Query, lc)
+		}
 		if s.rows == rowsMaybe {
 			out.unsure = true
 		}
