@@ -62,7 +62,10 @@
 // runs user code when a value is converted to it (a domain whose CHECK
 // calls a user or volatile function, or an array, row or range type of
 // one: RelationInfo.CodeColumns), since COALESCE, UNION, array_append or a
-// string constant compared with it convert other values to that type.
+// string constant compared with it convert other values to that type; and
+// a relation partitioned or indexed (itself or below) by a key whose
+// operator class has a user support function, which planning calls to
+// prune partitions and an index scan calls to compare.
 //
 // # Passwords
 //

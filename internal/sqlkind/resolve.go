@@ -48,7 +48,11 @@ type RelationInfo struct {
 	// array, row or range type of one (see CodeTypeCatalog). An expression
 	// that meets such a column may convert another value to its type
 	// (COALESCE, UNION, array_append, a string constant compared with an
-	// array of the domain), which runs the CHECK.
+	// array of the domain), which runs the CHECK. Partition and index keys
+	// (of the relation or a descendant) whose operator class has a support
+	// function of user code are listed here too ("partition key of t
+	// (...)", "index t_x_idx (...)"): planning a read prunes partitions
+	// with that function, and an index scan compares with it.
 	CodeColumns []string
 }
 
@@ -219,6 +223,14 @@ type CastCatalog interface {
 	UserImplicitCasts(ctx context.Context) ([]string, error)
 }
 
+// codeColumn names an entry of RelationInfo.CodeColumns in a reason.
+func codeColumn(c string) string {
+	if strings.HasPrefix(c, "partition key ") || strings.HasPrefix(c, "index ") {
+		return c
+	}
+	return "column " + c
+}
+
 // CodeTypeCatalog is implemented by a Catalog that can list the types
 // whose input runs user code (RelationInfo.CodeColumns says which columns
 // have one). PostgreSQL converts a string constant to its target type
@@ -273,9 +285,9 @@ func (p *PostgresClassifier) checkRelations(ctx context.Context, c Classificatio
 				"or named through pg_temp?), so what reading it runs cannot be checked", name), nil
 		}
 		if len(info.CodeColumns) > 0 {
-			return fmt.Sprintf("relation %s has column %s, whose type runs user code when a value is converted to it "+
-				"(a domain CHECK calling a function outside pg_catalog); a statement reaching it may run that code",
-				name, info.CodeColumns[0]), nil
+			return fmt.Sprintf("relation %s has %s, which runs user code when a value is converted to its type "+
+				"(a domain CHECK calling a function outside pg_catalog) or compared with it (a user operator class "+
+				"of a partition or index key); a statement reaching it may run that code", name, codeColumn(info.CodeColumns[0])), nil
 		}
 		for _, def := range info.Views {
 			if why, err := p.expand(ctx, "view "+name, def, c.pending, cat, depth); err != nil || why != "" {

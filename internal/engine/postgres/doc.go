@@ -89,7 +89,20 @@
 //     (sqlkind.CodeTypeCatalog), or while a schema change ran in the
 //     session's open transaction (the catalog cannot tell): parse analysis
 //     converts the constant with its target type's input. Such a text runs
-//     as a simple query, or with the constant passed as a parameter.
+//     as a simple query, or with the constant passed as a parameter. A
+//     Describe of a prepared statement is held to the same rule with the
+//     catalog as it is then: PostgreSQL analyses the statement again there
+//     when something it depends on changed since.
+//
+// The statement names track the upstream's: a closed name is unknown until
+// the upstream confirms the Close (it skips one after an error earlier in
+// the batch, and still holds the statement), and a Bind of a statement
+// whose Parse was sent before a Sync waits for the upstream's answer to
+// that Parse (after that Sync the upstream binds whatever it holds under
+// the name, even if the Parse failed). An operation decided at Bind is
+// ended at the ReadyForQuery of the client's next Sync, not of a Query
+// between: in a transaction a named portal outlives that Query. An Execute
+// after such a Query changed search_path or the role is decided again.
 //
 // # Classification
 //

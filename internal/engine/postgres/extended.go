@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -28,6 +29,11 @@ type stmt struct {
 	// failed is set by the relay when the upstream refused or skipped the
 	// Parse: the name may then be defined again.
 	failed atomic.Bool
+	// answered is closed by the relay once the upstream answered the Parse
+	// (failed is then final); batch is the queue's Sync count when it was
+	// sent (queue.syncs). Nil for a SQL-level statement.
+	answered chan struct{}
+	batch    uint64
 	// desc is the RowDescription the upstream last sent for a Describe of
 	// the statement (nil: none, or NoData), kept for the result filter.
 	desc atomic.Pointer[pgproto3.RowDescription]
@@ -77,7 +83,8 @@ func (c *conn) onParse(m *pgproto3.Parse) bool {
 	if why := c.parseRunsCode(m.Query); why != "" {
 		return c.refuseParse(strings.Clone(m.Query), why)
 	}
-	st := &stmt{text: strings.Clone(m.Query), types: append([]uint32(nil), m.ParameterOIDs...)}
+	st := &stmt{text: strings.Clone(m.Query), types: append([]uint32(nil), m.ParameterOIDs...),
+		answered: make(chan struct{}), batch: c.q.syncsQueued()}
 	c.define(strings.Clone(m.Name), st)
 	return c.forward(m, pending{kind: pendParse, st: st})
 }
@@ -121,6 +128,38 @@ func (c *conn) parseRunsCode(text string) string {
 	if cl, _ := c.classifyOp(text); cl.Kind == sqlkind.Read {
 		return ""
 	}
+	return c.codeTypesWhy()
+}
+
+// describeRunsCode says why forwarding a Describe of st could run user
+// code before any decision, or "". PostgreSQL analyses a prepared
+// statement again when something it depends on changed since it was
+// prepared (a column's type, a domain), and a Describe of a statement
+// does so (RevalidateCachedQuery): its string constants are converted
+// again, to their target types as they are now, and a Sync right after
+// commits what that ran. So Parse's rule (parseRunsCode) holds again, with
+// the catalog as it is now (after the upstream answered the Parse:
+// awaitParse); a statement made with SQL PREPARE has no text here, so its
+// kind is resolved again; one whose name is in doubt has no known text.
+func (c *conn) describeRunsCode(st *stmt) string {
+	switch {
+	case st == nil:
+		return "" // the upstream holds no statement the gateway saw made: it answers 26000
+	case st.conflict || st.failed.Load():
+		return c.codeTypesWhy() // which statement the upstream holds is not known
+	case st.sql != nil:
+		if c.resolve(*st.sql).Kind == sqlkind.Read {
+			return ""
+		}
+		return c.codeTypesWhy()
+	}
+	return c.parseRunsCode(st.text)
+}
+
+// codeTypesWhy says why a statement that is not a read and may hold a
+// string constant cannot be analysed upstream before its decision, or ""
+// when the database has no type whose input runs user code.
+func (c *conn) codeTypesWhy() string {
 	types, err := c.codeTypes()
 	switch {
 	case errors.Is(err, errCatalogBlind):
@@ -180,8 +219,14 @@ func (c *conn) codeTypes() ([]string, error) {
 // says could make running its user code before a decision safe), records
 // the refusal, and skips to Sync on both sides.
 func (c *conn) refuseParse(text, why string) bool {
+	return c.refuseUndecided("Parse", text, why)
+}
+
+// refuseUndecided refuses a message (Parse, Describe) that would run user
+// code upstream before any decision, as refuseParse says.
+func (c *conn) refuseUndecided(msg, text, why string) bool {
 	op := &operation{started: time.Now(), g: guard.Operation{Text: text, State: c.state.snapshot(), Class: unknownClass(why)}}
-	op.v = guard.Verdict{Decision: guard.Deny, Code: verdictUnsupported, Message: "countersign refused this Parse: " + why}
+	op.v = guard.Verdict{Decision: guard.Deny, Code: verdictUnsupported, Message: "countersign refused this " + msg + ": " + why}
 	c.e.recordOperation(c, op)
 	return c.refuseExtended(op.v)
 }
@@ -190,10 +235,17 @@ func (c *conn) refuseParse(text, why string) bool {
 // while it may exist is a conflict, until it is closed or deallocated (the
 // unnamed statement is simply replaced).
 func (c *conn) define(name string, st *stmt) {
-	if old := c.stmts[name]; name != "" && old != nil && (old.conflict || !old.failed.Load()) {
+	if old := c.stmts[name]; name != "" && old != nil && (old.conflict || !old.failed.Load()) && !c.closedHere(old) {
 		st.conflict = true
 	}
 	c.stmts[name] = st
+}
+
+// closedHere reports whether old is a Close of the client's that no Sync
+// followed yet: the upstream runs what follows it in the batch only if it
+// ran the Close (closing a name it does not hold is no error).
+func (c *conn) closedHere(old *stmt) bool {
+	return old.sql == &closedStmt && old.batch == c.q.syncsQueued()
 }
 
 // onBind classifies the portal's operation. A read is decided at Execute
@@ -206,6 +258,9 @@ func (c *conn) define(name string, st *stmt) {
 // decision, and a Sync right after the Bind would commit it.
 func (c *conn) onBind(m *pgproto3.Bind) bool {
 	st := c.stmts[m.PreparedStatement]
+	if err := c.awaitParse(st); err != nil {
+		return c.refuseExtended(c.notDurable(err))
+	}
 	p := &portal{st: st, params: bindParams(m, st), formats: append([]int16(nil), m.ResultFormatCodes...)}
 	name := strings.Clone(m.DestinationPortal)
 	c.portals[name] = p
@@ -219,8 +274,56 @@ func (c *conn) onBind(m *pgproto3.Bind) bool {
 		return c.refuseExtended(v)
 	}
 	p.op = op
+	if len(c.boundOps) >= boundOpsPrune {
+		c.pruneBoundOps()
+	}
 	c.boundOps = append(c.boundOps, p)
 	return c.forward(m, pending{kind: pendBind, op: op})
+}
+
+// awaitParse waits until the upstream answered st's Parse when a Sync was
+// sent since it: the upstream then runs a Bind of the name even if that
+// Parse failed, and binds whatever it holds under the name (a statement the
+// client's Close or DEALLOCATE did not drop because the upstream skipped
+// it after an error), so whether st is what it binds is known only from
+// that answer (failed). Behind no Sync, a failed Parse makes the upstream
+// skip the Bind too. It returns why the wait ended early (errClientGone,
+// errCanceled), or nil.
+func (c *conn) awaitParse(st *stmt) error {
+	if st == nil || st.answered == nil || st.batch == c.q.syncsQueued() {
+		return nil
+	}
+	select {
+	case <-st.answered:
+		return nil
+	default:
+	}
+	if err := c.flushUpstream(); err != nil {
+		return errClientGone
+	}
+	return c.waitWatching(func(ctx context.Context) {
+		select {
+		case <-st.answered:
+		case <-ctx.Done():
+		}
+	})
+}
+
+// boundOpsPrune is the length of boundOps from which a Bind first drops
+// the portals whose operation an Execute took: a client that binds and
+// executes without ever sending Sync (a simple Query between) would grow
+// the list for as long as the session lasts.
+const boundOpsPrune = 64
+
+func (c *conn) pruneBoundOps() {
+	kept := c.boundOps[:0]
+	for _, p := range c.boundOps {
+		if p.op != nil {
+			kept = append(kept, p)
+		}
+	}
+	clear(c.boundOps[len(kept):])
+	c.boundOps = kept
 }
 
 // dropBoundOps gives up, at the client's Sync, on operations decided at
@@ -239,6 +342,13 @@ func (c *conn) onDescribe(m *pgproto3.Describe) bool {
 	p := pending{kind: pendDescribe}
 	if m.ObjectType == 'S' {
 		p.st = c.stmts[m.Name]
+		if err := c.awaitParse(p.st); err != nil {
+			return c.refuseExtended(c.notDurable(err))
+		}
+		if why := c.describeRunsCode(p.st); why != "" {
+			return c.refuseUndecided("Describe", "-- Describe of prepared statement "+strings.Clone(m.Name)+": "+p.st.text,
+				"PostgreSQL analyses a prepared statement again at a Describe when the catalog changed since it was prepared; "+why)
+		}
 	} else {
 		p.portal = c.portals[m.Name]
 	}
@@ -259,14 +369,45 @@ func bindParams(m *pgproto3.Bind, st *stmt) []guard.Param {
 	return params
 }
 
+// onClose forgets a portal at once; a statement becomes closedStmt until
+// the upstream confirms the Close (relay: failed set). PostgreSQL skips a
+// Close after an error earlier in its batch and then still holds the
+// statement: forgetting the name at once would let a later PREPARE or Parse
+// of it, which the upstream refuses, stand for what an EXECUTE or Bind of
+// the name runs.
 func (c *conn) onClose(m *pgproto3.Close) bool {
+	p := pending{kind: pendClose}
 	if m.ObjectType == 'S' {
-		delete(c.stmts, m.Name)
+		if len(c.stmts) >= closedSweepAt {
+			c.sweepClosed()
+		}
+		p.st = &stmt{sql: &closedStmt, batch: c.q.syncsQueued()}
+		c.stmts[strings.Clone(m.Name)] = p.st
 	} else {
 		delete(c.portals, m.Name)
 	}
-	return c.forward(m, pending{kind: pendClose})
+	return c.forward(m, p)
 }
+
+// closedSweepAt is the number of statement names from which a Close first
+// forgets the closed names the upstream confirmed: a client that names
+// each statement anew (pgjdbc's S_1, S_2, ...) and closes it would
+// otherwise grow the map for as long as the session lasts.
+const closedSweepAt = 256
+
+func (c *conn) sweepClosed() {
+	for name, st := range c.stmts {
+		if st.sql == &closedStmt && st.failed.Load() {
+			delete(c.stmts, name)
+		}
+	}
+}
+
+// closedStmt is the kind of a statement name the client closed, until the
+// upstream confirms it: unknown, since the upstream may still hold the
+// statement; once confirmed the name is free (failed) for define.
+var closedStmt = unknownClass("the client closed this statement, and the upstream has not confirmed it " +
+	"(it skips a Close after an error earlier in its batch): prepare it again after the Close succeeded")
 
 // onExecute runs the operation its portal's Bind decided, or decides the
 // portal's statement with its bound parameters.
@@ -275,6 +416,9 @@ func (c *conn) onExecute(m *pgproto3.Execute) bool {
 	var op *operation
 	var class sqlkind.Classification
 	var stmts []sqlkind.Statement
+	if p != nil && p.op != nil && !c.boundStateHolds(p.op) {
+		p.op = nil // ended at the next Sync, unexecuted; decided anew below
+	}
 	switch {
 	case p != nil && p.op != nil:
 		op, class, stmts = p.op, p.class, p.stmts
@@ -306,6 +450,19 @@ func (c *conn) onExecute(m *pgproto3.Execute) bool {
 	}
 	c.afterForward(op, stmts, false)
 	return true
+}
+
+// boundStateHolds reports whether the session state an operation decided
+// at Bind was decided with (search_path and role, in its digest) still
+// holds at its portal's Execute. A simple Query between them may change
+// it, and a portal resolves some names at run time (a PL/pgSQL function's
+// unqualified call) and checks privileges as the role of the moment.
+func (c *conn) boundStateHolds(op *operation) bool {
+	if c.awaitRefresh() != nil {
+		return false // decide says why
+	}
+	now := c.state.snapshot()
+	return now.SearchPath == op.g.State.SearchPath && now.Role == op.g.State.Role
 }
 
 // portalOperation classifies what a portal runs; p nil is a portal the

@@ -35,8 +35,9 @@ type pending struct {
 	// copyIn marks the Execute of a COPY ... FROM STDIN (extended
 	// protocol): the upstream may answer it with CopyInResponse.
 	copyIn bool
-	// st: the statement of a Parse or a statement Describe; portal: of a
-	// portal Describe. The relay records failures and descriptions there.
+	// st: the statement of a Parse, a statement Describe or a statement
+	// Close; portal: of a portal Describe. The relay records failures,
+	// descriptions and confirmed Closes there.
 	st     *stmt
 	portal *portal
 }
@@ -64,6 +65,11 @@ type queue struct {
 	// upstream's answer to copyOp: true once the COPY started, false when
 	// it will not start. Buffered, sent at most once.
 	fate chan bool
+	// syncs counts the Syncs queued for the upstream, the client's and the
+	// gateway's own (a refresh's): after an error PostgreSQL skips only up
+	// to the next one, so what the client sends after it runs even when
+	// something before it failed (stmt.batch).
+	syncs uint64
 }
 
 // syncFate is what becomes of a client's Sync.
@@ -177,13 +183,24 @@ func (q *queue) pushSync() (syncFate, <-chan bool) {
 		return syncRefused, nil
 	}
 	q.items = append(q.items, pending{kind: pendSync})
+	q.syncs++
 	return syncQueued, nil
 }
 
 func (q *queue) push(p pending) {
 	q.mu.Lock()
 	q.items = append(q.items, p)
+	if p.kind == pendRefresh {
+		q.syncs++ // a refresh ends with a Sync of its own
+	}
 	q.mu.Unlock()
+}
+
+// syncsQueued is the number of Syncs queued so far (syncs).
+func (q *queue) syncsQueued() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.syncs
 }
 
 func (q *queue) peek() (pending, bool) {

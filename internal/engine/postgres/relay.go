@@ -23,8 +23,8 @@ type relayState struct {
 	out   []byte
 	batch []*operation // operations ended since the last ReadyForQuery
 	// bound are the operations decided at Bind whose Bind the upstream
-	// completed since the last ReadyForQuery: one no Execute took by then
-	// is finished there (onReady).
+	// completed since the last ReadyForQuery that answered a Sync: one no
+	// Execute took by then is finished there (endBound).
 	bound  []*operation
 	txWas  byte   // status at the last ReadyForQuery
 	failed string // SQLSTATE of an error since the last ReadyForQuery
@@ -92,6 +92,12 @@ func (c *conn) onBackend(r *relayState, msg pgproto3.BackendMessage) *startupErr
 			return errDesync
 		}
 		c.q.pop()
+		switch {
+		case head.kind == pendParse:
+			close(head.st.answered)
+		case head.kind == pendClose && head.st != nil:
+			head.st.failed.Store(true) // closed: the name is free again (onClose)
+		}
 		if head.op != nil {
 			r.bound = append(r.bound, head.op)
 		}
@@ -239,6 +245,7 @@ func (c *conn) onUpstreamError(r *relayState, head pending, ok bool, m *pgproto3
 		return r.pass(m)
 	case pendParse:
 		head.st.failed.Store(true)
+		close(head.st.answered)
 	case pendRefusal:
 		msg = head.refusal
 		if head.simple {
@@ -278,6 +285,7 @@ func (c *conn) skipToSync(r *relayState, code string) {
 		c.q.pop()
 		if p.kind == pendParse {
 			p.st.failed.Store(true)
+			close(p.st.answered)
 		}
 		if p.op != nil && !p.op.finished {
 			p.op.skipped, p.op.errCode = true, code
@@ -306,19 +314,40 @@ func (c *conn) onReady(r *relayState, m *pgproto3.ReadyForQuery) *startupErr {
 		if !ok {
 			return errDesync
 		}
+		if p.kind == pendParse {
+			// (never so in step: its answer came before)
+			p.st.failed.Store(true)
+			close(p.st.answered)
+		}
 		if p.op != nil {
 			if p.kind == pendExecute || p.kind == pendBind {
 				p.op.skipped = true
 			}
 			r.finish(p.op)
 		}
-		if p.kind == pendSync || p.kind == pendQuery || p.kind == pendFunc || (p.kind == pendRefusal && p.simple) {
+		if p.kind == pendSync {
+			r.endBound()
+			break
+		}
+		if p.kind == pendQuery || p.kind == pendFunc || (p.kind == pendRefusal && p.simple) {
+			// Not the client's Sync: a portal bound before it may outlive
+			// it upstream (a named portal in a transaction), and the client
+			// loop still gives its Execute the operation its Bind decided.
+			r.pruneBound()
 			break
 		}
 	}
+	c.state.tx.Store(uint32(m.TxStatus))
+	c.finishBatch(r, m.TxStatus)
+	return r.pass(m)
+}
+
+// endBound finishes, at the ReadyForQuery answering the client's Sync, the
+// operations decided at Bind that no Execute took: the client loop sets
+// executed before it queues that Sync, and gives up on the others there
+// (dropBoundOps).
+func (r *relayState) endBound() {
 	for i, op := range r.bound {
-		// The client loop sets executed before it queues the Sync this
-		// answers, and gives up on the operation there (dropBoundOps).
 		if !op.executed.Load() {
 			op.skipped = true
 			r.finish(op)
@@ -326,9 +355,20 @@ func (c *conn) onReady(r *relayState, m *pgproto3.ReadyForQuery) *startupErr {
 		r.bound[i] = nil
 	}
 	r.bound = r.bound[:0]
-	c.state.tx.Store(uint32(m.TxStatus))
-	c.finishBatch(r, m.TxStatus)
-	return r.pass(m)
+}
+
+// pruneBound forgets the operations decided at Bind that an Execute took
+// (that Execute finishes them), so that a client which never sends Sync
+// does not grow the list.
+func (r *relayState) pruneBound() {
+	kept := r.bound[:0]
+	for _, op := range r.bound {
+		if !op.executed.Load() {
+			kept = append(kept, op)
+		}
+	}
+	clear(r.bound[len(kept):])
+	r.bound = kept
 }
 
 // finishBatch tells the guard how each operation ended and records it.

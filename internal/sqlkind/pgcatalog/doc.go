@@ -12,9 +12,12 @@
 // code is reported (sqlkind.CastCatalog); so are the types whose input runs
 // user code (sqlkind.CodeTypeCatalog: a domain whose CHECK calls a function
 // outside pg_catalog or a volatile one, read from the CHECK's stored tree,
-// and the arrays, row types, ranges and domains built on one) and the
-// columns of those types per relation; a lookup error is returned, never
-// guessed around, and the caller treats the operation as unknown.
+// a range whose subtype operator class, canonical or subtype_diff function
+// is such code, and the arrays, row types, ranges and domains built on one)
+// and the columns of those types per relation, with the partition and
+// index keys whose operator class has such a support function; a lookup
+// error is returned, never guessed around, and the caller treats the
+// operation as unknown.
 // Extensions' own functions and types are trusted in casts, since
 // installing or changing an extension is an admin operation.
 package pgcatalog

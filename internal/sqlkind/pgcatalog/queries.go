@@ -93,7 +93,10 @@ ORDER BY 1`
 // function: a domain whose CHECK constraint calls such a function (directly
 // or through an operator), a base type with such an input function, and
 // every array, row type, range, multirange and domain built on one (and a
-// domain whose CHECK converts to one). A CHECK's functions and operators
+// domain whose CHECK converts to one); and a range whose subtype operator
+// class has such a support function (range_in orders the bounds with its
+// comparison function) or whose canonical or subtype_diff function is one
+// (planning a read of a range column estimates with subtype_diff). A CHECK's functions and operators
 // are read from its stored tree (conbin: every function and operator call
 // is a node naming its oid there, and constants are stored as bytes, so no
 // text of the user's can pose as one): pg_depend does not record what is
@@ -133,16 +136,27 @@ code(oid) AS (
       OR o.oprcode IN (SELECT oid FROM code_proc))
   UNION SELECT t.oid FROM pg_catalog.pg_type t
   WHERE t.typtype = 'b' AND (t.typinput IN (SELECT oid FROM code_proc) OR t.typreceive IN (SELECT oid FROM code_proc))
+  UNION SELECT r.rngtypid FROM pg_catalog.pg_range r
+  JOIN pg_catalog.pg_opclass oc ON oc.oid = r.rngsubopc
+  WHERE r.rngcanonical::pg_catalog.oid IN (SELECT oid FROM code_proc)
+     OR r.rngsubdiff::pg_catalog.oid IN (SELECT oid FROM code_proc)
+     OR EXISTS (SELECT 1 FROM pg_catalog.pg_amproc ap
+                WHERE ap.amprocfamily = oc.opcfamily AND ap.amproc::pg_catalog.oid IN (SELECT oid FROM code_proc))
   UNION SELECT e.child FROM edge e JOIN code ON e.parent = code.oid)
 SELECT oid, pg_catalog.format_type(oid, NULL) FROM code ORDER BY 2`
 
 // Views give their definition; tables with row security give their
 // policies' expressions; a table and its inheritance descendants give the
-// CHECK constraints, index expressions, partial-index predicates and
-// statistics expressions (PostgreSQL 14 and later) that call a user
-// function marked immutable, which planning a read folds
+// CHECK constraints, index expressions, partial-index predicates,
+// statistics expressions (PostgreSQL 14 and later) and partition key
+// expressions that call a user function marked immutable, which planning a
+// read folds
 // (sqlkind.RelationInfo.Checks); and the columns of a code type ($3, from
-// codeTypesSQL: sqlkind.RelationInfo.CodeColumns).
+// codeTypesSQL: sqlkind.RelationInfo.CodeColumns), with the partition keys
+// and index keys of the table and its descendants whose operator class has
+// a support function of user code: planning a read prunes partitions with
+// it, and probes (planning) and scans (execution) a btree index with its
+// comparison function.
 const relsSQL = `
 SELECT q.s, q.n,
        CASE WHEN c.relkind = 'v' THEN pg_catalog.pg_get_viewdef(c.oid) END,
@@ -169,7 +183,14 @@ SELECT q.s, q.n,
                UNION ALL
                SELECT st.tableoid::pg_catalog.oid, st.oid, pg_catalog.unnest(pg_catalog.pg_get_statisticsobjdef_expressions(st.oid))
                FROM pg_catalog.pg_statistic_ext st
-               WHERE st.stxrelid IN (SELECT oid FROM d))
+               WHERE st.stxrelid IN (SELECT oid FROM d)
+               UNION ALL
+               -- The relcache folds a partition key's expressions when it
+               -- first loads them; their dependencies are the table's own.
+               SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, pt.partrelid,
+                      pg_catalog.pg_get_expr(pt.partexprs, pt.partrelid)
+               FROM pg_catalog.pg_partitioned_table pt
+               WHERE pt.partrelid IN (SELECT oid FROM d) AND pt.partexprs IS NOT NULL)
              -- A scalar sub-select, not EXISTS: it stays a per-row index
              -- probe instead of a hash of every user function.
              SELECT pl.x FROM planned pl
@@ -184,6 +205,30 @@ SELECT q.s, q.n,
              FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = ANY($3::pg_catalog.oid[])
              ORDER BY a.attnum)
+       || ARRAY(WITH RECURSIVE d(oid) AS (
+                  SELECT c.oid
+                  UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN d ON i.inhparent = d.oid),
+                keyed(what, cls) AS (
+                  SELECT 'partition key of ' || pt.partrelid::pg_catalog.regclass::pg_catalog.text, pt.partclass[k]
+                  FROM pg_catalog.pg_partitioned_table pt
+                  CROSS JOIN LATERAL pg_catalog.generate_series(0, pt.partnatts - 1) k
+                  WHERE pt.partrelid IN (SELECT oid FROM d)
+                  UNION ALL
+                  SELECT 'index ' || ix.indexrelid::pg_catalog.regclass::pg_catalog.text, ix.indclass[k]
+                  FROM pg_catalog.pg_index ix
+                  CROSS JOIN LATERAL pg_catalog.generate_series(0, ix.indnkeyatts - 1) k
+                  WHERE ix.indrelid IN (SELECT oid FROM d))
+                SELECT DISTINCT kd.what || ' (operator class ' || oc.opcname::pg_catalog.text
+                       || ', support function ' || ap.amproc::pg_catalog.text || ')'
+                FROM keyed kd
+                JOIN pg_catalog.pg_opclass oc ON oc.oid = kd.cls
+                JOIN pg_catalog.pg_amproc ap ON ap.amprocfamily = oc.opcfamily
+                JOIN pg_catalog.pg_proc p ON p.oid = ap.amproc
+                JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+                WHERE p.provolatile = 'v' OR (pn.nspname <> 'pg_catalog' AND NOT EXISTS (
+                        SELECT 1 FROM pg_catalog.pg_depend e
+                        WHERE e.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND e.objid = p.oid
+                          AND e.deptype = 'e')))
 FROM unnest($1::text[], $2::text[]) AS q(s, n)
 JOIN pg_catalog.pg_class c ON c.relname = q.n
 JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
