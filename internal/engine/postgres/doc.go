@@ -108,8 +108,10 @@
 //
 // Each operation is classified by the real grammar (Classifier), with
 // SQL-level EXECUTE names resolved from the session's prepared statements
-// (PREPARE, Parse; DEALLOCATE, DISCARD ALL and Close drop them; a name
-// defined twice while it may exist is unknown until dropped), then settled
+// (PREPARE, Parse; DEALLOCATE, DISCARD ALL and Close drop them once the
+// upstream confirmed it, since it skips them after an error earlier in
+// their batch, and the name is unknown till then; a name defined twice
+// while it may exist is unknown until dropped), then settled
 // in the upstream catalog (Resolve): a read stays a read only when every
 // function, operator, cast and view it uses resolves to a safe built-in.
 // The catalog is one cached pgcatalog per resource over a small pool with

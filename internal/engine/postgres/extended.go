@@ -34,6 +34,10 @@ type stmt struct {
 	// sent (queue.syncs). Nil for a SQL-level statement.
 	answered chan struct{}
 	batch    uint64
+	// deallocBy is the operation whose DEALLOCATE (or DISCARD ALL) made
+	// this placeholder (sql is &closedStmt): the name is free once that
+	// operation ended without error (gone).
+	deallocBy *operation
 	// desc is the RowDescription the upstream last sent for a Describe of
 	// the statement (nil: none, or NoData), kept for the result filter.
 	desc atomic.Pointer[pgproto3.RowDescription]
@@ -145,7 +149,7 @@ func (c *conn) describeRunsCode(st *stmt) string {
 	switch {
 	case st == nil:
 		return "" // the upstream holds no statement the gateway saw made: it answers 26000
-	case st.conflict || st.failed.Load():
+	case st.conflict || st.gone():
 		return c.codeTypesWhy() // which statement the upstream holds is not known
 	case st.sql != nil:
 		if c.resolve(*st.sql).Kind == sqlkind.Read {
@@ -235,7 +239,7 @@ func (c *conn) refuseUndecided(msg, text, why string) bool {
 // while it may exist is a conflict, until it is closed or deallocated (the
 // unnamed statement is simply replaced).
 func (c *conn) define(name string, st *stmt) {
-	if old := c.stmts[name]; name != "" && old != nil && (old.conflict || !old.failed.Load()) && !c.closedHere(old) {
+	if old := c.stmts[name]; name != "" && old != nil && (old.conflict || !old.gone()) && !c.closedHere(old) {
 		st.conflict = true
 	}
 	c.stmts[name] = st
@@ -397,10 +401,16 @@ const closedSweepAt = 256
 
 func (c *conn) sweepClosed() {
 	for name, st := range c.stmts {
-		if st.sql == &closedStmt && st.failed.Load() {
+		if st.sql == &closedStmt && st.gone() {
 			delete(c.stmts, name)
 		}
 	}
+}
+
+// gone reports whether the upstream no longer holds the statement: its
+// Parse failed or was skipped, or its Close or DEALLOCATE was confirmed.
+func (st *stmt) gone() bool {
+	return st.failed.Load() || (st.deallocBy != nil && st.deallocBy.ranOK.Load())
 }
 
 // closedStmt is the kind of a statement name the client closed, until the
@@ -473,7 +483,7 @@ func (c *conn) portalOperation(p *portal) (string, sqlkind.Classification, []sql
 		// A cursor opened with DECLARE, or a statement made with SQL
 		// PREPARE: the gateway does not see the text it runs (invariant 1).
 		return "", unknownClass("the portal was not bound to a statement the gateway saw parsed"), nil
-	case p.st.conflict || p.st.failed.Load():
+	case p.st.conflict || p.st.gone():
 		return p.st.text, unknownClass("the statement name was prepared again while it existed; which statement the upstream holds is not known (close it and prepare it again)"), nil
 	}
 	class, stmts := c.classifyOp(p.st.text)

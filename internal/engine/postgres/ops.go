@@ -36,6 +36,9 @@ type operation struct {
 	// operation its portal's Bind decided, before the client's next Sync:
 	// at that Sync's ReadyForQuery the relay finishes one no Execute took.
 	executed atomic.Bool
+	// ranOK is set by the relay when the operation ended without error:
+	// a DEALLOCATE in it ran (trackPrepared).
+	ranOK atomic.Bool
 	// digestHex is hex(digestOf), made once for both of the operation's
 	// events; digestOf is the verdict digest it was made from.
 	digestHex string

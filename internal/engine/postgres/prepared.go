@@ -40,7 +40,7 @@ func (c *conn) lookupPrepared(name string) (sqlkind.Classification, bool) {
 	}
 	st := c.stmts[name]
 	switch {
-	case st == nil || st.conflict || st.failed.Load():
+	case st == nil || st.conflict || st.gone():
 		return sqlkind.Classification{}, false
 	case st.sql != nil:
 		return *st.sql, true
@@ -49,9 +49,17 @@ func (c *conn) lookupPrepared(name string) (sqlkind.Classification, bool) {
 	return c.e.o.Classifier.Analyze(st.text).ClassifyWithPrepared(nil), true
 }
 
+// notABatch is the batch of a DEALLOCATE's placeholder: it is never the
+// batch under way, so closedHere does not take it for a Close a Sync has
+// yet to follow.
+const notABatch = ^uint64(0)
+
 // trackPrepared applies an allowed operation's PREPARE, DEALLOCATE and
-// DISCARD ALL, in order.
-func (c *conn) trackPrepared(stmts []sqlkind.Statement) {
+// DISCARD ALL, in order. A dropped name becomes closedStmt until op ended
+// without error: the upstream skips a DEALLOCATE behind an error in its
+// Query and still holds the statement, and a later PREPARE of the name,
+// which it refuses, must not stand for what EXECUTE of it runs.
+func (c *conn) trackPrepared(op *operation, stmts []sqlkind.Statement) {
 	for i := range stmts {
 		s := &stmts[i]
 		switch {
@@ -59,13 +67,13 @@ func (c *conn) trackPrepared(stmts []sqlkind.Statement) {
 			cl := s.Classification
 			c.define(s.Prepare, &stmt{sql: &cl})
 		case s.Deallocate != "":
-			delete(c.stmts, s.Deallocate)
+			c.stmts[s.Deallocate] = &stmt{sql: &closedStmt, deallocBy: op, batch: notABatch}
 		case s.DeallocateAll:
 			// DEALLOCATE ALL and DISCARD ALL drop every named statement;
 			// the unnamed one stays.
 			for name := range c.stmts {
 				if name != "" {
-					delete(c.stmts, name)
+					c.stmts[name] = &stmt{sql: &closedStmt, deallocBy: op, batch: notABatch}
 				}
 			}
 		}

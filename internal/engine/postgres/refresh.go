@@ -56,7 +56,7 @@ func changesState(class sqlkind.Classification, stmts []sqlkind.Statement) bool 
 // is on its way upstream: its SQL-level prepared statements, and whether
 // the session state must be read again.
 func (c *conn) afterForward(op *operation, stmts []sqlkind.Statement, simple bool) {
-	c.trackPrepared(stmts)
+	c.trackPrepared(op, stmts)
 	if changesState(op.g.Class, stmts) {
 		c.txDirty = true
 	} else if !c.txDirty {

@@ -391,6 +391,9 @@ func (c *conn) finishBatch(r *relayState, after byte) {
 		// consumed.
 		out.RolledBack = (failed != "" && after != 'T') || (strings.HasPrefix(op.tag, "ROLLBACK") && after == 'I')
 		c.catalogAfter(op)
+		if out.ErrorCode == "" && !op.skipped {
+			op.ranOK.Store(true)
+		}
 		c.e.o.Guard.Done(context.Background(), c.sess, &op.g, op.v, out)
 		c.e.recordOutcome(c, op, out)
 	}
