@@ -95,7 +95,7 @@ func (g *Gate) maskCheck(ctx context.Context, s *Session, op *Operation) (unmask
 func (m *masking) refusal(roles []string, op *Operation) string {
 	for _, src := range op.FilterUses {
 		if deny, idx := m.rules.FilterDenied(roles, src); deny {
-			return fmt.Sprintf("column %s may only be read as output, not used in WHERE, JOIN, HAVING, ORDER BY, GROUP BY, a CASE condition or as the source of a write: masking rule policy.masking[%d] (%s) says filter: deny",
+			return fmt.Sprintf("column %s may only be read as output, not used in WHERE, JOIN, HAVING, ORDER BY, GROUP BY, DISTINCT, UNION, a CASE condition, a comparison or test, a function or cast that can fail on it or tell something about it (length, ::int, nullif), or as the source of a write: masking rule policy.masking[%d] (%s) says filter: deny",
 				sourceName(src), idx, ruleLabel(m.specs[idx]))
 		}
 	}

@@ -9,8 +9,20 @@
 // column of the statement's final result (SELECT, VALUES, RETURNING, COPY ...
 // TO STDOUT) the Result lists the mask.Source columns the value is derived
 // from, and every source column the statement uses in any other way
-// (WHERE, JOIN, GROUP BY, ORDER BY, a CASE condition, a window, LIMIT, or as
-// the data of a write): the filter uses that a `filter: deny` rule refuses.
+// (WHERE, JOIN, GROUP BY, ORDER BY, DISTINCT, UNION, a CASE condition, a
+// window, LIMIT, or as the data of a write): the filter uses that a
+// `filter: deny` rule refuses.
+//
+// An output expression is a filter use too unless it only derives a value
+// (oracle.go): a comparison, pattern match, Boolean or NULL test, IN/ANY,
+// NULLIF, GREATEST/LEAST, a subscript, and every function, operator or
+// cast not on the allow list there can raise an error, turn NULL or yield
+// rows depending on the value, so it answers a question about it even when
+// its result is masked or thrown away (a MATERIALIZED CTE's unread column,
+// a function in FROM). The allow list keeps plain reads: references,
+// ||, COALESCE, casts to character types, CASE results, row, array, JSON
+// and XML constructors, upper(), substr() with constant positions,
+// format() and the like.
 //
 // The engine resolves plain columns from RowDescription (table OID and
 // attribute number) itself; lineage is for the computed columns (table OID

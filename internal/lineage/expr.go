@@ -17,6 +17,18 @@ func (a *analyzer) expr(n *pg.Node, sc *scope) lin {
 		return unresolved
 	}
 	defer a.leave()
+	l := a.value(n, sc)
+	switch n.Node.(type) {
+	case *pg.Node_ColumnRef, *pg.Node_SubLink, *pg.Node_SelectStmt, *pg.Node_CollateClause:
+		// The value as stored (or as the subquery built it).
+	default:
+		l.computed = true
+	}
+	return l
+}
+
+// value is expr without the bookkeeping.
+func (a *analyzer) value(n *pg.Node, sc *scope) lin {
 	switch x := n.Node.(type) {
 	case *pg.Node_ColumnRef:
 		return a.columnRef(sc, x.ColumnRef.Fields)
@@ -34,18 +46,31 @@ func (a *analyzer) expr(n *pg.Node, sc *scope) lin {
 		return unionAll(a.queryNode(n, sc))
 	case *pg.Node_JsonAggConstructor:
 		return a.aggParts(x.JsonAggConstructor, sc)
+	case *pg.Node_TypeCast:
+		return a.typeCast(x.TypeCast, sc)
+	case *pg.Node_JsonKeyValue:
+		return a.keyValue(x.JsonKeyValue, sc)
+	case *pg.Node_AIndirection:
+		return a.indirection(x.AIndirection, sc)
 	case *pg.Node_RangeVar, *pg.Node_RangeFunction, *pg.Node_RangeSubselect, *pg.Node_JoinExpr:
 		// A relation where a value was expected: not an expression form
 		// the analyzer knows.
 		return unresolved
 	}
-	return a.generic(n.ProtoReflect(), sc)
+	l := a.generic(n.ProtoReflect(), sc)
+	if !deriving(n) {
+		// Boolean and NULL tests, GREATEST, subscripts, XMLPARSE, IS JSON
+		// and every form not known to only build a value: its inputs
+		// answer a question (oracle.go).
+		a.filter(l)
+	}
+	return l
 }
 
 // generic is the lineage of a node the analyzer has no rule for: the union
 // of everything inside it (Boolean and NULL tests, arrays, rows, COALESCE,
-// GREATEST, casts, COLLATE, JSON and XML constructors...). A node that
-// calls code by name is handled above, so the union is the whole story.
+// GREATEST, COLLATE, JSON and XML constructors...). A node that calls code
+// by name is handled above, so the union is the whole story.
 func (a *analyzer) generic(m protoreflect.Message, sc *scope) lin {
 	var l lin
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
@@ -79,6 +104,8 @@ func (a *analyzer) child(m protoreflect.Message, sc *scope) lin {
 		return a.aggParts(x, sc)
 	case *pg.TypeName:
 		return lin{}
+	case *pg.JsonKeyValue:
+		return a.keyValue(x, sc)
 	}
 	if !a.enter() {
 		a.leave()
@@ -104,8 +131,12 @@ func (a *analyzer) aggParts(j *pg.JsonAggConstructor, sc *scope) lin {
 	return lin{}
 }
 
+// aExpr: every operator but || compares, tests or may fail on its
+// operands (oracle.go); all of them derive their value from both.
 func (a *analyzer) aExpr(x *pg.A_Expr, sc *scope) lin {
-	l := a.expr(x.Lexpr, sc).union(a.expr(x.Rexpr, sc))
+	left, right := a.expr(x.Lexpr, sc), a.expr(x.Rexpr, sc)
+	a.aExprOracle(x, left, right)
+	l := left.union(right)
 	if !builtinOperator(x.Name) {
 		return l.union(unresolved)
 	}
@@ -146,6 +177,9 @@ func (a *analyzer) caseExpr(c *pg.CaseExpr, sc *scope) lin {
 func (a *analyzer) subLink(s *pg.SubLink, sc *scope) lin {
 	l := unionAll(a.queryNode(s.Subselect, sc))
 	l = l.union(a.expr(s.Testexpr, sc))
+	if s.Testexpr != nil || len(s.OperName) > 0 {
+		a.filter(l) // IN, ANY, ALL: the test value against the subquery's
+	}
 	if len(s.OperName) > 0 && !builtinOperator(s.OperName) {
 		l = l.union(unresolved)
 	}
@@ -169,8 +203,10 @@ func (a *analyzer) funcCall(f *pg.FuncCall, sc *scope) lin {
 	}
 	a.window(f.Over, sc)
 	var l lin
-	for _, arg := range f.Args {
-		l = l.union(a.expr(arg, sc))
+	args := make([]lin, len(f.Args))
+	for i, arg := range f.Args {
+		args[i] = a.expr(arg, sc)
+		l = l.union(args[i])
 	}
 	if f.AggWithinGroup {
 		for _, o := range f.AggOrder {
@@ -182,8 +218,9 @@ func (a *analyzer) funcCall(f *pg.FuncCall, sc *scope) lin {
 		a.filter(l)
 		return l.union(unresolved)
 	}
-	if name, _ := builtinName(f.Funcname); flowsOut[name] {
+	name, _ := builtinName(f.Funcname)
+	if flowsOut[name] {
 		a.filter(l)
 	}
-	return l
+	return a.funcOracle(name, f, args, l)
 }

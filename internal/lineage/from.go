@@ -53,6 +53,7 @@ func (a *analyzer) fromItem(n *pg.Node, sc *scope, before []*rel) []*rel {
 		return []*rel{a.tableFunc(x.RangeTableFunc, lateralScope(sc, before))}
 	case *pg.Node_JsonTable:
 		l := a.generic(x.JsonTable.ProtoReflect(), lateralScope(sc, before))
+		a.filter(l) // its rows depend on what the paths match
 		return []*rel{{name: aliasName(x.JsonTable.Alias), cols: []column{{name: "?column?", l: l, wild: true}}}}
 	}
 	a.filterUnres = true

@@ -234,6 +234,7 @@ func funcColumns(fc *pg.FuncCall, defs []*pg.Node, l lin, aliasOnly bool, alias 
 // the row and column paths.
 func (a *analyzer) tableFunc(t *pg.RangeTableFunc, sc *scope) *rel {
 	l := a.generic(t.ProtoReflect(), sc)
+	a.filter(l) // which rows there are depends on what the paths match
 	r := &rel{name: aliasName(t.Alias)}
 	for _, c := range t.Columns {
 		r.cols = append(r.cols, column{name: c.GetRangeTableFuncCol().GetColname(), l: l})

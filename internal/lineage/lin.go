@@ -12,6 +12,13 @@ import (
 type lin struct {
 	srcs  []mask.Source // sorted, unique
 	unres bool
+	// computed: the value is not a stored column as it is (through
+	// references, subqueries and CTEs) but something built from one,
+	// which a client can shape to ask a question (oracle.go).
+	computed bool
+	// keys: the value may hold JSON object keys built from a column, which
+	// a lookup by a guessed key tests (->> 'guess', ['guess']).
+	keys bool
 }
 
 var unresolved = lin{unres: true}
@@ -34,7 +41,7 @@ func cmpSource(a, b mask.Source) int {
 // modifies the slices of its operands in place, since lineages are shared
 // between the columns of a scope.
 func (l lin) union(o lin) lin {
-	out := lin{unres: l.unres || o.unres}
+	out := lin{unres: l.unres || o.unres, computed: l.computed || o.computed, keys: l.keys || o.keys}
 	switch {
 	case len(o.srcs) == 0:
 		out.srcs = l.srcs
@@ -50,7 +57,7 @@ func (l lin) union(o lin) lin {
 }
 
 func (l lin) equal(o lin) bool {
-	return l.unres == o.unres && slices.Equal(l.srcs, o.srcs)
+	return l.unres == o.unres && l.computed == o.computed && l.keys == o.keys && slices.Equal(l.srcs, o.srcs)
 }
 
 func unionAll(cols []column) lin {

@@ -46,7 +46,14 @@ func (a *analyzer) selectStmt(s *pg.SelectStmt, outer *scope) []column {
 	var out []column
 	switch {
 	case s.Op != pg.SetOperation_SETOP_NONE && s.Op != pg.SetOperation_SET_OPERATION_UNDEFINED:
-		out = setOp(a.selectStmt(s.Larg, sc), a.selectStmt(s.Rarg, sc))
+		l, r := a.selectStmt(s.Larg, sc), a.selectStmt(s.Rarg, sc)
+		if !s.All {
+			// UNION, INTERSECT and EXCEPT without ALL compare rows: how
+			// many remain answers whether values are equal.
+			a.filterCols(l)
+			a.filterCols(r)
+		}
+		out = setOp(l, r)
 	case len(s.ValuesLists) > 0:
 		out = a.values(s.ValuesLists, sc)
 	default:
@@ -67,6 +74,8 @@ func (a *analyzer) selectStmt(s *pg.SelectStmt, outer *scope) []column {
 		for _, d := range s.DistinctClause {
 			if d.GetNode() != nil { // plain DISTINCT is a list of one empty node
 				a.filter(a.sortKey(d, sc, out))
+			} else {
+				a.filterCols(out) // it compares every output column
 			}
 		}
 	}
@@ -83,8 +92,8 @@ func (a *analyzer) selectStmt(s *pg.SelectStmt, outer *scope) []column {
 }
 
 // setOp combines the branches of UNION, INTERSECT or EXCEPT: column i
-// depends on column i of each branch. Both branches' values are compared
-// (duplicates, INTERSECT, EXCEPT), but the result shows what it compares.
+// depends on column i of each branch. Without ALL the branches' values are
+// compared, which the caller records as filter uses.
 func setOp(l, r []column) []column {
 	if len(l) != len(r) || hasWild(l) || hasWild(r) {
 		return wildUnresolved()
@@ -170,6 +179,9 @@ func (a *analyzer) recursiveCTE(c *pg.CommonTableExpr, sc *scope) []column {
 		inner.ctes = &cte{name: c.Ctename, cols: bound, next: sc.ctes}
 		next := setOp(cols, a.selectStmt(s.Rarg, inner))
 		if sameCols(next, cols) {
+			if !s.All {
+				a.filterCols(next) // UNION drops rows equal to earlier ones
+			}
 			return next
 		}
 		cols = next
