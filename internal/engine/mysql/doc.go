@@ -173,7 +173,11 @@
 // views' stored definitions (viewlineage.go, views.go); derived-table and
 // CTE columns and computed columns the statement's parse cannot trace to
 // base-table columns are masked whole, and so is every column of an
-// Unknown statement (HANDLER ... READ, EXECUTE, a CALL's results).
+// Unknown statement (HANDLER ... READ, EXECUTE, a CALL's results). A
+// computed column traced to a masked column is masked whole too, whatever
+// the rule's strategy (masker.derived): only a stored value read as it is
+// gets the partial or hash form, which of a derived value would show its
+// shape (REVERSE(ssn)) or answer a guess.
 //
 // Values leave a masked column by other ways than a result column; each is
 // closed where the gateway can see it:
