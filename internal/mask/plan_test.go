@@ -179,3 +179,26 @@ func TestFixedShapeSkipsDetectors(t *testing.T) {
 		}
 	}
 }
+
+// A computed column is masked whole when any of its sources is masked,
+// whatever the rule's strategy; one built only from unmasked columns keeps
+// its sources.
+func TestDerived(t *testing.T) {
+	rs, err := Compile([]config.MaskRule{{Columns: []string{"*.ssn"}, Strategy: "partial", KeepLast: 4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssn, name := Source{Schema: "s", Table: "t", Column: "ssn"}, Source{Schema: "s", Table: "t", Column: "name"}
+	for _, tc := range []struct {
+		c    Column
+		want bool // still resolved
+	}{
+		{Column{Resolved: true, Sources: []Source{name}}, true},
+		{Column{Resolved: true, Sources: []Source{name, ssn}}, false},
+		{Column{Resolved: true}, true},
+	} {
+		if got := rs.Derived(nil, tc.c); got.Resolved != tc.want {
+			t.Errorf("Derived(%v).Resolved = %v, want %v", tc.c.Sources, got.Resolved, tc.want)
+		}
+	}
+}

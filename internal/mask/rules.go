@@ -182,6 +182,21 @@ func (rs *Rules) Masked(roles []string, s Source) bool {
 	return rs.columnRule(roles, []Source{s}) != nil
 }
 
+// Derived is c, a column computed from its sources rather than read as
+// stored, made unresolved (masked whole) when a column rule covers any of
+// its sources for these roles: a rule's partial or hash form of a derived
+// value shows its shape (reverse(ssn)) or answers a guess (a hash of
+// replace(ssn, guess, ”)). Only a stored value read as it is gets the
+// rule's own strategy.
+func (rs *Rules) Derived(roles []string, c Column) Column {
+	for _, s := range c.Sources {
+		if rs.Masked(roles, s) {
+			return Column{}
+		}
+	}
+	return c
+}
+
 // Text runs the detectors over free text (statement texts, error and notice
 // messages) and returns it with every match masked. It returns v itself
 // when nothing matched.

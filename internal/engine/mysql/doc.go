@@ -175,7 +175,7 @@
 // base-table columns are masked whole, and so is every column of an
 // Unknown statement (HANDLER ... READ, EXECUTE, a CALL's results). A
 // computed column traced to a masked column is masked whole too, whatever
-// the rule's strategy (masker.derived): only a stored value read as it is
+// the rule's strategy (mask.Rules.Derived): only a stored value read as it is
 // gets the partial or hash form, which of a derived value would show its
 // shape (REVERSE(ssn)) or answer a guess.
 //

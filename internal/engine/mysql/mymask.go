@@ -163,27 +163,14 @@ func (m *masker) sourcesOf(cols []Column) []mask.Column {
 
 func (m *masker) column(i int, c Column, isView func(schema, table string) bool) mask.Column {
 	if c.OrgTable == "" {
-		return m.derived(m.lineage().computed(i, isView))
+		// Computed: masked whole when built from a masked column, as in
+		// the PostgreSQL engine (mask.Rules.Derived).
+		return m.rules.Derived(m.roles, m.lineage().computed(i, isView))
 	}
 	if m.lineage().derived[lower(c.OrgTable)] || isView(c.Schema, c.OrgTable) {
 		return mask.Column{}
 	}
 	return mask.Column{Resolved: true, Sources: []mask.Source{{Schema: c.Schema, Table: c.OrgTable, Column: c.OrgName}}}
-}
-
-// derived masks a computed column whole when a column it is built from is
-// masked: a rule's partial or hash form of a derived value shows the
-// value's shape (REVERSE(ssn) under keep_last showed its first
-// characters) or answers a guess (a hash of REPLACE(ssn, guess, ”)). Only
-// a stored value read as it is gets the rule's own strategy, as in the
-// PostgreSQL engine.
-func (m *masker) derived(c mask.Column) mask.Column {
-	for _, s := range c.Sources {
-		if m.rules.Masked(m.roles, s) {
-			return mask.Column{}
-		}
-	}
-	return c
 }
 
 func (m *masker) Active() bool { return m.active }

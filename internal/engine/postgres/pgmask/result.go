@@ -126,13 +126,7 @@ func (r *result) derived(c mask.Column) mask.Column {
 	if !c.Resolved {
 		return c
 	}
-	for _, s := range c.Sources {
-		if r.rules.Masked(r.roles, s) {
-			c.Resolved = false
-			return c
-		}
-	}
-	return c
+	return r.rules.Derived(r.roles, c)
 }
 
 // statsValues are the catalog columns that hold sampled values of every
