@@ -5,7 +5,10 @@
 # plaintext on loopback and with TLS. Prints queries/s, mean and p99
 # latency, the CPU the gateway spent per query, how many statements each
 # durable group commit of the recording carried and its time, and the
-# ratio countersign/direct; at the end it verifies the trail.
+# ratio countersign/direct; at the end it verifies the trail. A run
+# through bench/goproxy (a Go proxy that only copies bytes) shows what the
+# Go runtime alone costs: goproxy/direct is the ceiling of any Go proxy
+# on the machine, countersign/goproxy the price of countersign's work.
 #
 #   bench/mysqlslap.sh [seconds=30] [clients=8]
 #
@@ -32,6 +35,7 @@ CS_LISTEN=mysql
 CS_PORT=${CS_PORT:-43306}
 API_PORT=${API_PORT:-48443}
 RESOURCE=cs-mybench
+GOPROXY_PORT=${GOPROXY_PORT:-47306}
 cs_workdir cs-mybench
 trap cs_cleanup EXIT
 
@@ -79,18 +83,20 @@ run() {
 	local label=$1 pid=$2; shift 2
 	local t0 t1 c0="" c1="" out n extra=""
 	t0=$(cpu_ticks "$pid")
-	[ -n "$pid" ] && c0=$(commits)
+	[ "$pid" = "$CS_PID" ] && c0=$(commits)
 	out=$("$work/myload" "$@" -db $DB -clients "$CLIENTS" -rows $ROWS -duration "${SECS}s" 2>"$work/myload.err") ||
 		fail "the $label run failed: $(cat "$work/myload.err")${pid:+ (gateway log: $work/serve.log, kept with BENCH_KEEP=1)}"
 	t1=$(cpu_ticks "$pid")
-	[ -n "$pid" ] && c1=$(commits)
+	[ "$pid" = "$CS_PID" ] && c1=$(commits)
 	# queries=N seconds=S qps=Q mean_ms=M p50_ms=A p99_ms=B max_ms=C
 	local -A r
 	for kv in $out; do r[${kv%%=*}]=${kv#*=}; done
 	n=${r[queries]:-0}
 	[ "$n" -gt 0 ] || fail "the $label run sent no query: $out"
 	if [ -n "$pid" ]; then
-		extra=$(printf '  gateway CPU %4.0f µs/query' "$(echo "($t1 - $t0) * 1000000 / $TICKS / $n" | bc -l)")
+		extra=$(printf '  proxy CPU %4.0f µs/query' "$(echo "($t1 - $t0) * 1000000 / $TICKS / $n" | bc -l)")
+	fi
+	if [ -n "$c0" ]; then
 		read -r k0 s0 <<<"$c0"
 		read -r k1 s1 <<<"$c1"
 		if [ "$((k1 - k0))" -gt 0 ]; then
@@ -108,8 +114,15 @@ TICKS=$(getconf CLK_TCK)
 echo "point select, $CLIENTS clients, ${SECS}s each, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 d=$(run direct "" -addr 127.0.0.1:$MY_PORT -user root)
 cp=$(MYLOAD_PASSWORD=$TOKEN run "countersign" "$CS_PID" -addr 127.0.0.1:$CS_PORT -user $RESOURCE)
+go build -o "$work/goproxy" ./bench/goproxy
+"$work/goproxy" 127.0.0.1:$GOPROXY_PORT 127.0.0.1:$MY_PORT &
+goproxy_pid=$!
+pids+=($goproxy_pid)
+wait_listen $GOPROXY_PORT
+g=$(run goproxy "$goproxy_pid" -addr 127.0.0.1:$GOPROXY_PORT -user root)
 ct=$(MYLOAD_PASSWORD=$TOKEN run "countersign tls" "$CS_PID" -addr 127.0.0.1:$CS_PORT -user $RESOURCE -ca "$work/ca.pem")
-printf 'countersign/direct %.2f (tls %.2f)  load %s\n' "$(echo "$cp / $d" | bc -l)" "$(echo "$ct / $d" | bc -l)" \
+printf 'countersign/direct %.2f (tls %.2f)  goproxy/direct %.2f  countersign/goproxy %.2f  load %s\n' \
+	"$(echo "$cp / $d" | bc -l)" "$(echo "$ct / $d" | bc -l)" "$(echo "$g / $d" | bc -l)" "$(echo "$cp / $g" | bc -l)" \
 	"$(cut -d' ' -f1-3 /proc/loadavg)" >&2
 # A clean shutdown signs the chain's end, so the trail verifies whole.
 kill -TERM "$CS_PID" 2>/dev/null || true

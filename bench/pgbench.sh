@@ -2,9 +2,11 @@
 # pgbench select-only, in one run on this machine: directly against
 # PostgreSQL, through countersign (classification, guard and recording at
 # their defaults) with TLS and in plaintext on loopback, and through
-# pgbouncer (session mode, plaintext). Prints tps, mean latency, the CPU
-# the proxy spent per statement, and the ratios countersign/direct and
-# countersign/pgbouncer. For countersign it also prints how many
+# pgbouncer (session mode, plaintext), and through bench/goproxy (a Go
+# proxy that only copies bytes: what the Go runtime alone costs). Prints
+# tps, mean latency, the CPU the proxy spent per statement, and the ratios
+# countersign/direct, countersign/pgbouncer, goproxy/pgbouncer and
+# countersign/goproxy. For countersign it also prints how many
 # statements each durable group commit of the recording carried.
 #
 #   bench/pgbench.sh [seconds=30] [clients=8]
@@ -24,6 +26,7 @@ PG_PORT=5432
 CS_PORT=${CS_PORT:-25432}
 API_PORT=${API_PORT:-28443}
 BOUNCER_PORT=${BOUNCER_PORT:-26432}
+GOPROXY_PORT=${GOPROXY_PORT:-27432}
 # The work directory (store, logs) is removed at the end: a 30 s run leaves
 # about 400 MB of trail. BENCH_KEEP=1 keeps it for a look.
 cs_workdir cs-bench
@@ -63,6 +66,12 @@ runuser -u postgres -- pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
 pids+=($!)
 wait_port $BOUNCER_PORT
 bouncer_pid=$(cat "$work/pgbouncer.pid" 2>/dev/null || true)
+
+go build -o "$work/goproxy" ./bench/goproxy
+"$work/goproxy" 127.0.0.1:$GOPROXY_PORT 127.0.0.1:$PG_PORT &
+goproxy_pid=$!
+pids+=($goproxy_pid)
+wait_port $GOPROXY_PORT
 
 # cpu_ticks PID: user+system CPU of a process, in clock ticks.
 cpu_ticks() { [ -n "$1" ] && awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -108,9 +117,12 @@ for mode in simple prepared; do
 	ct=$(PGPASSWORD=$TOKEN PGSSLMODE=require run "countersign tls" "$mode" "$CS_PID" -h 127.0.0.1 -p $CS_PORT -U bench cs-bench)
 	cp=$(PGPASSWORD=$TOKEN PGSSLMODE=disable run "countersign" "$mode" "$CS_PID" -h 127.0.0.1 -p $CS_PORT -U bench cs-bench)
 	b=$(run pgbouncer "$mode" "$bouncer_pid" -h 127.0.0.1 -p $BOUNCER_PORT -U postgres $DB)
+	g=$(run goproxy "$mode" "$goproxy_pid" -h 127.0.0.1 -p $GOPROXY_PORT -U postgres $DB)
 	printf '%-9s countersign/direct %.2f (tls %.2f)  countersign/pgbouncer %.2f (tls %.2f)\n' "$mode" \
 		"$(echo "$cp / $d" | bc -l)" "$(echo "$ct / $d" | bc -l)" \
 		"$(echo "$cp / $b" | bc -l)" "$(echo "$ct / $b" | bc -l)" >&2
+	printf '%-9s goproxy/pgbouncer %.2f  countersign/goproxy %.2f\n' "$mode" \
+		"$(echo "$g / $b" | bc -l)" "$(echo "$cp / $g" | bc -l)" >&2
 done
 # A clean shutdown signs the chain's end, so the trail verifies whole.
 kill -TERM "$CS_PID" 2>/dev/null || true
