@@ -179,6 +179,23 @@
 // gets the partial or hash form, which of a derived value would show its
 // shape (REVERSE(ssn)) or answer a guess.
 //
+// filter: deny (filteruse.go): before Guard.Decide, for a resource with a
+// filter: deny rule that applies to the session's roles (others pay one
+// loop over their rules), each statement of the operation is walked
+// (COM_QUERY text, a SQL-level PREPARE's literal and the text an EXECUTE
+// runs, COM_STMT_EXECUTE's prepared text) and the table columns it uses
+// other than as plain output fill guard.Operation.FilterUses: conditions,
+// joins (ON, USING, NATURAL), grouping, ordering, HAVING, windows,
+// DISTINCT, UNION without ALL, INTERSECT, EXCEPT, any expression over a
+// column (no pass-through allow list: CONCAT counts), subqueries in
+// conditions, the data of writes and of SET, EXPLAIN'd statements, the
+// definitions of the views read and of views created. Unqualified columns
+// count for every relation in scope that may hold them. What it cannot
+// trace sets FilterUnresolved (Unknown operations, parse failures,
+// executable comments, PREPARE FROM @v, an EXECUTE of an unseen name,
+// views it cannot read, a catalog it cannot load, bounds): the guard
+// refuses with ERR 1142 naming the way to an unmask grant.
+//
 // Values leave a masked column by other ways than a result column; each is
 // closed where the gateway can see it:
 //
@@ -215,11 +232,21 @@
 // # Not done yet (masking limits)
 //
 // Masking hides values in what is returned; it is not access control.
-// There are no filter rules here: WHERE ssn LIKE '1%' answers one bit a
-// query, and so do row counts, errors and timing. A write that copies a
-// masked column into another (INSERT ... SELECT ssn, UPDATE t SET note =
-// ssn, CREATE TABLE ... AS SELECT) is reviewed as the write it is, but
-// the copy is then covered by no column rule, only the detectors. A
+// Without filter: deny, WHERE ssn LIKE '1%' answers one bit a query, and
+// a write that copies a masked column into another (INSERT ... SELECT
+// ssn, UPDATE t SET note = ssn, CREATE TABLE ... AS SELECT) is reviewed
+// as the write it is, but the copy is then covered by no column rule,
+// only the detectors. With filter: deny (filteruse.go) those are refused,
+// but row counts, errors and timing of allowed statements still carry
+// information; a write of a guessed value into a filter: deny column with
+// a unique key answers whether it exists (the write's target is not a
+// use, as in the PostgreSQL engine); a trigger a write fires, and a user
+// variable set while an unmask grant was active, are not traced. Unlike
+// the PostgreSQL engine, a view's own conditions count as uses of the
+// statement that reads it, and no function passes a value through
+// (CONCAT(ssn, 'x') is refused: there is no allow list). ALTER VIEW,
+// executable comments and MariaDB syntax outside TiDB's grammar are
+// unresolved, so refused under a filter: deny rule. A
 // message that quotes a value holding quotes can show what lies between
 // them when the statement's text holds the words on either side. The
 // echoColumns list names the server tables known to echo values; a server

@@ -76,6 +76,7 @@ func (c *conn) decideOp(op *operation, pre refusal) (*operation, guard.Verdict) 
 	if pre.code != "" {
 		v = guard.Verdict{Decision: guard.Deny, Code: pre.code, Message: pre.message}
 	} else {
+		c.filterUses(op) // filteruse.go: filter: deny rules
 		v = c.e.o.Guard.Decide(c.ctx, c.sess, &op.g)
 	}
 	if v.Decision == guard.Hold {
