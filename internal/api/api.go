@@ -73,11 +73,15 @@ type server struct {
 	// policies are the compiled resource policies, for the read side
 	// (who approves what); decisions are review.Service's.
 	policies map[string]*policy.Policy
+	// roles is identity.roles: a caller's roles are its token's groups
+	// mapped through it at each request (authenticate).
+	roles map[string][]identity.Role
 }
 
 // New returns the API handler. Serve it over TLS.
 func New(o Options) http.Handler {
-	s := &server{Options: o, log: o.Logger, mux: http.NewServeMux(), policies: compilePolicies(o.Config)}
+	s := &server{Options: o, log: o.Logger, mux: http.NewServeMux(), policies: compilePolicies(o.Config),
+		roles: RoleTable(o.Config.Identity.Roles)}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -33,6 +33,11 @@ func (s *server) authenticate(r *http.Request) (identity.Token, error) {
 	t, err := s.Tokens.AuthenticateAPI(r.Context(), secret)
 	switch {
 	case err == nil:
+		// The roles are those the token's groups have in the role table
+		// the gateway runs with, not those of when it was issued: a role
+		// the operator took from a group is gone from every live token
+		// (a break-glass token, a listing, a vote).
+		t.Identity.Roles = identity.RolesFor(t.Identity.Groups, s.roles)
 		return t, nil
 	case errors.Is(err, identity.ErrTokenScope):
 		return identity.Token{}, errorf(http.StatusForbidden, CodeForbidden, "%s", err.Error())

@@ -89,10 +89,10 @@ func (s *server) reviewFilter(r *http.Request, id identity.Identity) (review.Fil
 // decision itself is review.Service.Approve's, which checks everything.
 func (s *server) mayDecide(id identity.Identity, rv review.Review) bool {
 	p := s.policies[rv.Resource]
-	if p == nil || !p.IsApprover(id) || id.Same(rv.Initiator) {
+	if p == nil || !p.IsApprover(id) || id.MaybeSame(rv.Initiator) {
 		return false
 	}
-	return !slices.ContainsFunc(rv.Votes, func(v review.Vote) bool { return v.Voter.Same(id) })
+	return !slices.ContainsFunc(rv.Votes, func(v review.Vote) bool { return v.Voter.MaybeSame(id) })
 }
 
 // showReview shows one review to whoever may read it; to anyone else it

@@ -4,6 +4,11 @@
 // Contract:
 //
 //   - Identities are keyed by issuer + subject, never by email alone.
+//     Same says two identities are one person (the key, or one verified
+//     mailbox under two issuers, compared in Unicode compatibility form and
+//     case folded); MaybeSame, for the refusals of segregation of duties
+//     only, also takes an email one side vouches for and an operator-minted
+//     identity named after the other's subject or email.
 //   - OIDC (OIDC): authorization code with PKCE (S256), or the device
 //     authorization grant where the provider offers it. The gateway holds
 //     the client secret, makes the code exchange and verifies the ID token:

@@ -2,7 +2,10 @@ package identity
 
 import (
 	"slices"
+	"strings"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Role is a countersign role, granted through groups (identity.roles).
@@ -56,14 +59,73 @@ type Identity struct {
 // Key is the identity's unique key, issuer and subject.
 func (id Identity) Key() string { return id.Issuer + "|" + id.Subject }
 
-// Same reports whether two identities are the same person: the same issuer
-// and subject, or the same verified email under any issuer.
+// Same reports whether two identities are the same person: the same subject
+// under the same issuer (however its case or trailing slash was written),
+// or the same verified email under any issuer, compared as people read
+// addresses (Unicode compatibility normal form, case folded: "JÖRG@x" and
+// "jörg@x", or é precomposed and é as e plus an accent, are one mailbox).
+// It may let one identity act on another's behalf (read its reviews, revoke
+// its grant); refusals of segregation of duties use MaybeSame.
 func (id Identity) Same(o Identity) bool {
-	if id.Issuer == o.Issuer && id.Subject == o.Subject {
+	if id.Subject == o.Subject && sameIssuer(id.Issuer, o.Issuer) {
 		return true
 	}
-	return id.EmailVerified && o.EmailVerified && id.Email != "" && equalFoldASCII(id.Email, o.Email)
+	return id.EmailVerified && o.EmailVerified && SameEmail(id.Email, o.Email)
 }
+
+// MaybeSame reports whether o could be the same person as id, for the
+// refusals of segregation of duties (the initiator may not decide, one
+// person counts once). Beyond Same: the same email where only one side's
+// is verified, by the provider or by the operator who minted the identity
+// (some providers, Entra ID among them, send no email_verified claim at
+// all, and a person's pipeline identity and their login must still be one
+// person); and an identity the operator minted (LocalIssuer) whose name is
+// the other's subject or email, which is how an operator names a person's
+// pipeline or quickstart identity. Each rule only ever refuses more; none
+// may let anyone do anything (read a review, revoke a grant): an
+// unverified address or a coinciding name is a hint, not a proof.
+func (id Identity) MaybeSame(o Identity) bool {
+	if id.Same(o) {
+		return true
+	}
+	if (id.EmailVerified || o.EmailVerified) && SameEmail(id.Email, o.Email) {
+		return true
+	}
+	return mintedAs(id, o) || mintedAs(o, id)
+}
+
+// sameIssuer compares issuers as the operator may have written one issuer
+// over time (identity.oidc.issuer with and without a trailing slash, the
+// host in another case): identities keyed under either are one person.
+func sameIssuer(a, b string) bool {
+	return a == b || strings.EqualFold(strings.TrimRight(a, "/"), strings.TrimRight(b, "/"))
+}
+
+// mintedAs reports whether minted is an operator-minted identity named
+// after other: its name is other's subject or email (verified or not).
+// Only across issuers: two minted identities are told apart by name alone.
+func mintedAs(minted, other Identity) bool {
+	if minted.Issuer != LocalIssuer || other.Issuer == LocalIssuer || minted.Subject == "" {
+		return false
+	}
+	return minted.Subject == other.Subject || SameEmail(minted.Subject, other.Email)
+}
+
+// SameEmail reports whether two addresses are one mailbox to a person:
+// equal after NFKC normalisation and Unicode case folding. The store's
+// one-vote-per-email constraint lower-cases what it is given, so review
+// hands it CanonicalEmail.
+func SameEmail(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	return strings.EqualFold(norm.NFKC.String(a), norm.NFKC.String(b))
+}
+
+// CanonicalEmail is the NFKC form of an address: lower-casing it (as the
+// store does) then makes every pair SameEmail accepts equal but for the
+// rare letters whose folding and lower case differ.
+func CanonicalEmail(email string) string { return norm.NFKC.String(email) }
 
 // HasRole reports whether the identity holds the role.
 func (id Identity) HasRole(r Role) bool { return slices.Contains(id.Roles, r) }
@@ -88,25 +150,6 @@ func (id Identity) Display() string {
 	default:
 		return id.Subject
 	}
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		ca, cb := a[i], b[i]
-		if 'A' <= ca && ca <= 'Z' {
-			ca += 'a' - 'A'
-		}
-		if 'A' <= cb && cb <= 'Z' {
-			cb += 'a' - 'A'
-		}
-		if ca != cb {
-			return false
-		}
-	}
-	return true
 }
 
 // RolesFor maps groups to roles through the configured table, each role once,

@@ -5,15 +5,21 @@
 // exemption.
 //
 // A vote is refused when: the review is expired or already decided; the
-// voter is the initiator (same issuer and subject, or the same verified
-// email under another issuer); the voter is not both an approver and a
-// member of one of the resource's approver groups; the token used is not an
-// API token (a resource token is only a database password); where OIDC is
-// configured, the voter's login is older than identity.approve_max_age, or
-// the voter is a minted or service identity and identity.local.may_approve
-// is off; the same person already voted (one identity counts once, enforced
-// by a UNIQUE constraint in the store so concurrent votes cannot count
-// twice). Any rejection rejects; N distinct approvals approve.
+// voter may be the initiator (identity.MaybeSame: the same issuer and
+// subject; the same email, compared in Unicode compatibility form and case
+// folded, where either side's is verified; or an operator-minted identity
+// named after the other's subject or email); the voter is not both an
+// approver and a member of one of the resource's approver groups, roles
+// being the voter's groups mapped through the role table the gateway runs
+// with (not the one of when the token was issued); the token used is not
+// an API token (a resource token is only a database password); where OIDC
+// is configured, the voter's login is older than identity.approve_max_age,
+// or the voter is a minted or service identity and
+// identity.local.may_approve is off; the same person already voted
+// (identity.MaybeSame again; one identity counts once, enforced by UNIQUE
+// constraints in the store on the identity key and on the verified email,
+// kept in its canonical form, so concurrent votes cannot count twice). Any
+// rejection rejects; N distinct approvals approve.
 //
 // Every clock is the store's (Store.Now), so replicas agree. Every
 // transition is a conditional UPDATE in the store: a decision on an expired

@@ -27,7 +27,7 @@ func (s *Service) RevokeGrant(ctx context.Context, id string, by Actor) (Review,
 	if err != nil {
 		return r, err
 	}
-	who := by.Identity
+	who := s.current(by.Identity)
 	if !who.Same(r.Initiator) && !p.IsApprover(who) && !who.HasRole(identity.RoleAdmin) {
 		return r, refused("%s may not revoke grant %s: only its initiator, an approver of %s or an admin may", who.Display(), id, r.Resource)
 	}

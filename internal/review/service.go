@@ -45,10 +45,12 @@ type Service struct {
 	store    Store
 	policies map[string]*policy.Policy
 	ident    config.Identity
-	rec      recording.Recorder
-	notify   Notifier
-	log      *slog.Logger
-	events   func(ctx context.Context, e Event)
+	// roles is ident.Roles as identity.Role values (see current).
+	roles  map[string][]identity.Role
+	rec    recording.Recorder
+	notify Notifier
+	log    *slog.Logger
+	events func(ctx context.Context, e Event)
 }
 
 // New checks the options and returns the service.
@@ -65,8 +67,28 @@ func New(o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Service{store: o.Store, policies: o.Policies, ident: o.Identity,
+	roles := make(map[string][]identity.Role, len(o.Identity.Roles))
+	for g, rs := range o.Identity.Roles {
+		for _, r := range rs {
+			roles[g] = append(roles[g], identity.Role(r))
+		}
+	}
+	return &Service{store: o.Store, policies: o.Policies, ident: o.Identity, roles: roles,
 		rec: o.Recorder, notify: o.Notifier, log: o.Logger, events: o.Events}, nil
+}
+
+// current is the identity with the roles its groups have in the role table
+// this gateway runs with (identity.roles), not those its token was issued
+// with: an operator who takes the approver role from a group takes it from
+// every live token of its members at once. The groups stay the token's
+// (the provider's word at login). With no table configured the token's
+// roles stand: no policy that reviews anything compiles without one, and
+// the service's own tests hand it identities with their roles.
+func (s *Service) current(id identity.Identity) identity.Identity {
+	if len(s.roles) > 0 {
+		id.Roles = identity.RolesFor(id.Groups, s.roles)
+	}
+	return id
 }
 
 // Request is what Create needs.
@@ -177,9 +199,13 @@ func newReview(p *policy.Policy, req Request, now time.Time) Review {
 }
 
 // personOf keeps what the store needs to tell people apart; groups, roles
-// and login times are judged at each vote, not stored.
+// and login times are judged at each vote, not stored. The email is kept in
+// its canonical form (identity.CanonicalEmail), so the store's
+// one-vote-per-verified-email constraint, which lower-cases it, sees one
+// person's address under two issuers as one even when they differ in
+// Unicode form or non-ASCII case, and two racing votes cannot both count.
 func personOf(id identity.Identity) identity.Identity {
-	return identity.Identity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email,
+	return identity.Identity{Issuer: id.Issuer, Subject: id.Subject, Email: identity.CanonicalEmail(id.Email),
 		EmailVerified: id.EmailVerified, Name: id.Name, Source: id.Source}
 }
 

@@ -36,6 +36,7 @@ func (s *Service) Reject(ctx context.Context, reviewID string, by Actor, comment
 }
 
 func (s *Service) vote(ctx context.Context, reviewID string, by Actor, comment string, approve bool) (Review, error) {
+	by.Identity = s.current(by.Identity)
 	r, now, err := s.get(ctx, reviewID)
 	if err != nil {
 		return Review{}, err
@@ -70,6 +71,9 @@ func (s *Service) mayVote(r Review, p *policy.Policy, by Actor, now time.Time) e
 		return refused("this token cannot vote: only an API token from 'countersign login' can; a resource token is only a database password")
 	case by.Identity.Same(r.Initiator):
 		return refused("%s initiated review %s and cannot decide it; another approver from %v must", who, r.ID, r.Approvers)
+	case by.Identity.MaybeSame(r.Initiator):
+		return refused("%s may be %s, who initiated review %s, under another identity (the same email, or an identity the operator named after them), and cannot decide it; another approver from %v must",
+			who, r.Initiator.Display(), r.ID, r.Approvers)
 	case !p.IsApprover(by.Identity):
 		return refused("%s may not decide reviews on %s: that needs the approver role and membership of one of %v", who, r.Resource, p.Approvers)
 	}
@@ -77,7 +81,7 @@ func (s *Service) mayVote(r Review, p *policy.Policy, by Actor, now time.Time) e
 		return typed(ErrRefused, err)
 	}
 	for _, v := range r.Votes {
-		if v.Voter.Same(by.Identity) {
+		if v.Voter.MaybeSame(by.Identity) {
 			return conflict("%s already voted on review %s; one person counts once", who, r.ID)
 		}
 	}

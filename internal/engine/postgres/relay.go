@@ -381,7 +381,7 @@ func (c *conn) finishBatch(r *relayState, after byte) {
 			out.ErrorCode = failed
 		}
 		if failed == "" {
-			out.Committed = after == 'I' && (r.txWas == 'I' || strings.HasPrefix(op.tag, "COMMIT"))
+			out.Committed = endsTxFinal(op.tag) || (after == 'I' && r.txWas == 'I')
 		}
 		// PostgreSQL tags ROLLBACK TO SAVEPOINT "ROLLBACK" too, and that
 		// leaves the transaction open: only an idle session after it
@@ -401,6 +401,15 @@ func (c *conn) finishBatch(r *relayState, after byte) {
 	r.batch = r.batch[:0]
 	r.txWas = after
 	c.catalogTxEnd(after)
+}
+
+// endsTxFinal reports whether a statement that ran without error made its
+// transaction's work final: COMMIT, also COMMIT AND CHAIN, after which the
+// session is in a new transaction (so the status after it cannot tell),
+// and PREPARE TRANSACTION, whose work this session can no longer roll
+// back. A COMMIT of a failed transaction is tagged ROLLBACK.
+func endsTxFinal(tag string) bool {
+	return strings.HasPrefix(tag, "COMMIT") || strings.HasPrefix(tag, "PREPARE TRANSACTION")
 }
 
 // rowsOf reads the row count from a command tag ("INSERT 0 5", "SELECT 3").
