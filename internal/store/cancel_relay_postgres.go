@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -36,6 +38,22 @@ func cancelChannel(replica uint8) string { return fmt.Sprintf("countersign_cance
 // reconnecting; should another replica have claimed the id meanwhile, both
 // receive the same cancels, which is harmless: a cancel acts only where
 // its secret matches.
+//
+// A forwarded cancel is acknowledged: the receiving replica notifies the
+// sender's channel once it has acted on it, and ForwardCancel returns only
+// then. PostgreSQL closes a cancel connection only after it has signalled
+// the backend, and clients rely on that (libpq's PQcancel and pgx wait for
+// the close so that their next command cannot be the one cancelled); the
+// gateway closes the client's cancel connection when ForwardCancel
+// returns, so returning at the notification would let the cancel arrive
+// after the client's next command had started, and cancel it.
+//
+// Payloads: "c" + hex(pid, sender id, nonce, secret) is a cancel to act on
+// and acknowledge; "a" + hex(nonce) is its acknowledgement; plain
+// hex(pid, secret), from a replica of an earlier version, is a cancel
+// that nobody waits for. An earlier version ignores the first two as
+// malformed, so during a rolling upgrade a cancel between versions may be
+// lost, never misread.
 type CancelRelay struct {
 	p       *Postgres
 	replica uint8
@@ -45,7 +63,29 @@ type CancelRelay struct {
 
 	mu     sync.Mutex
 	handle func(pid uint32, secret []byte)
+	// waiting holds, per nonce, the ForwardCancel calls waiting for their
+	// acknowledgement.
+	waiting map[[nonceLen]byte]chan struct{}
 }
+
+// nonceLen is the length of the random nonce that pairs a forwarded cancel
+// with its acknowledgement.
+const nonceLen = 8
+
+// Payload prefixes: the legacy form is plain hex, which neither is.
+const (
+	payloadCancel = "c"
+	payloadAck    = "a"
+)
+
+// ackTimeout bounds the notification that acknowledges a cancel; the
+// sender's context bounds its wait for it anyway.
+const ackTimeout = 10 * time.Second
+
+// ErrCancelUnacknowledged is returned by ForwardCancel when the replica a
+// cancel was sent to did not say it acted on it before the context ended:
+// the cancel may still act, later.
+var ErrCancelUnacknowledged = errors.New("the replica holding the session did not acknowledge the cancel")
 
 // CancelRelay claims a replica id no other live replica holds and listens
 // for the cancels forwarded to it; Close releases both.
@@ -58,7 +98,8 @@ func (p *Postgres) CancelRelay(ctx context.Context, log *slog.Logger) (*CancelRe
 		return nil, err
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	r := &CancelRelay{p: p, replica: id, log: log, cancel: cancel, done: make(chan struct{})}
+	r := &CancelRelay{p: p, replica: id, log: log, cancel: cancel, done: make(chan struct{}),
+		waiting: map[[nonceLen]byte]chan struct{}{}}
 	go r.run(bg, conn)
 	return r, nil
 }
@@ -109,7 +150,9 @@ func (p *Postgres) claimReplica(ctx context.Context, want int) (*pgx.Conn, uint8
 func (r *CancelRelay) Replica() uint8 { return r.replica }
 
 // ReceiveCancels hands every cancel forwarded to this replica to fn until
-// stop is called. One receiver at a time: a later call replaces fn.
+// stop is called. One receiver at a time: a later call replaces fn. fn
+// returns once it has acted on the cancel: its return is what the sender
+// waits for.
 func (r *CancelRelay) ReceiveCancels(fn func(pid uint32, secret []byte)) (stop func()) {
 	r.mu.Lock()
 	r.handle = fn
@@ -122,23 +165,61 @@ func (r *CancelRelay) ReceiveCancels(fn func(pid uint32, secret []byte)) (stop f
 }
 
 // ForwardCancel sends a cancel to the replica whose id is the top byte of
-// pid, if a live replica holds that id. Anyone who can reach the listener
-// may send CancelRequests, before any authentication, so a cancel naming
-// an id nobody holds must cost the shared store no notification: the
-// pg_notify runs only when the id's advisory lock is held.
+// pid, if a live replica holds that id, and returns once that replica has
+// acted on it (for a session of its own: the upstream has received the
+// cancel and closed the connection that carried it), or with
+// ErrCancelUnacknowledged when ctx ends first. Anyone who can reach the
+// listener may send CancelRequests, before any authentication, so a cancel
+// naming an id nobody holds must cost the shared store no notification:
+// the pg_notify runs only when the id's advisory lock is held, and then
+// there is nothing to wait for.
 func (r *CancelRelay) ForwardCancel(ctx context.Context, pid uint32, secret []byte) error {
-	payload := make([]byte, 4, 4+len(secret))
-	binary.BigEndian.PutUint32(payload, pid)
+	var nonce [nonceLen]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return err
+	}
+	acked := make(chan struct{})
+	r.mu.Lock()
+	r.waiting[nonce] = acked
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.waiting, nonce)
+		r.mu.Unlock()
+	}()
+	payload := make([]byte, 0, 4+1+nonceLen+len(secret))
+	payload = binary.BigEndian.AppendUint32(payload, pid)
+	payload = append(payload, r.replica)
+	payload = append(payload, nonce[:]...)
 	payload = append(payload, secret...)
 	replica := uint8(pid >> 24)
-	if _, err := r.p.pool.Exec(ctx, `SELECT pg_notify($1, $2) FROM pg_locks
+	tag, err := r.p.pool.Exec(ctx, `SELECT pg_notify($1, $2) FROM pg_locks
 		WHERE locktype = 'advisory' AND classid = $3::int4::oid AND objid = $4::int4::oid AND objsubid = 2 AND granted
 		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 		LIMIT 1`,
-		cancelChannel(replica), hex.EncodeToString(payload), cancelLockClass, int32(replica)); err != nil {
+		cancelChannel(replica), payloadCancel+hex.EncodeToString(payload), cancelLockClass, int32(replica))
+	if err != nil {
 		return fmt.Errorf("store: forwarding a cancel to replica %d: %w", replica, err)
 	}
-	return nil
+	if tag.RowsAffected() == 0 {
+		return nil // no live replica holds the id: no session to cancel
+	}
+	select {
+	case <-acked:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("store: forwarding a cancel to replica %d: %w (%w)", replica, ErrCancelUnacknowledged, ctx.Err())
+	}
+}
+
+// acknowledge tells replica to that the cancel it sent with nonce was
+// acted on.
+func (r *CancelRelay) acknowledge(to uint8, nonce []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
+	defer cancel()
+	if _, err := r.p.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, cancelChannel(to), payloadAck+hex.EncodeToString(nonce)); err != nil {
+		r.log.Warn("cancel relay: acknowledging a forwarded cancel failed", "replica", to, "err", err)
+	}
 }
 
 // Close stops listening and releases the replica id.
@@ -178,22 +259,62 @@ func (r *CancelRelay) listen(ctx context.Context, conn *pgx.Conn) error {
 		if err != nil {
 			return err
 		}
-		b, err := hex.DecodeString(n.Payload)
-		if err != nil || len(b) < 4 {
-			r.log.Warn("cancel relay: malformed notification ignored", "channel", n.Channel)
-			continue
-		}
-		pid := binary.BigEndian.Uint32(b)
-		if uint8(pid>>24) != r.replica {
-			continue
+		r.receive(n.Channel, n.Payload)
+	}
+}
+
+// receive handles one notification on this replica's channel.
+func (r *CancelRelay) receive(channel, payload string) {
+	kind := ""
+	if len(payload) > 0 && (payload[:1] == payloadCancel || payload[:1] == payloadAck) {
+		kind, payload = payload[:1], payload[1:]
+	}
+	b, err := hex.DecodeString(payload)
+	if err != nil {
+		r.log.Warn("cancel relay: malformed notification ignored", "channel", channel)
+		return
+	}
+	if kind == payloadAck {
+		if len(b) != nonceLen {
+			r.log.Warn("cancel relay: malformed acknowledgement ignored", "channel", channel)
+			return
 		}
 		r.mu.Lock()
-		h := r.handle
+		acked := r.waiting[[nonceLen]byte(b)]
+		delete(r.waiting, [nonceLen]byte(b))
 		r.mu.Unlock()
-		if h != nil {
-			// The receiver may dial the upstream; the next notification
-			// must not wait for that.
-			go h(pid, b[4:])
+		if acked != nil {
+			close(acked)
 		}
+		return
 	}
+	if len(b) < 4 || (kind == payloadCancel && len(b) < 4+1+nonceLen) {
+		r.log.Warn("cancel relay: malformed notification ignored", "channel", channel)
+		return
+	}
+	pid := binary.BigEndian.Uint32(b)
+	if uint8(pid>>24) != r.replica {
+		return
+	}
+	secret := b[4:]
+	var ack func()
+	if kind == payloadCancel {
+		from, nonce := b[4], b[5:5+nonceLen]
+		secret = b[5+nonceLen:]
+		ack = func() { r.acknowledge(from, nonce) }
+	}
+	r.mu.Lock()
+	h := r.handle
+	r.mu.Unlock()
+	// The receiver may dial the upstream; the next notification must not
+	// wait for that. The acknowledgement waits for it: it says the cancel
+	// has done whatever it will do.
+	go func() {
+		if h != nil {
+			h(pid, secret)
+		}
+		if ack != nil {
+			ack()
+		}
+	}()
 }

@@ -130,19 +130,32 @@ func cancelUpstream(k upstreamKey) error {
 // satisfies it). A client sends its cancel on a new connection, which a
 // load balancer may hand to any replica: the process id names the replica
 // holding the session, and the receiving replica forwards it there.
+//
+// A forwarded cancel must have acted when ForwardCancel returns, because
+// the gateway then closes the client's cancel connection, and clients take
+// that close as PostgreSQL's word that the cancel was processed: libpq's
+// PQcancel and pgx wait for it so that their next command cannot be the
+// one a late cancel hits. PostgreSQL up to 16 even signals the backend
+// twice (the process, then its process group), so the first signal can
+// end the statement and the second, if the close did not wait for it,
+// cancel the client's next one (TestCancelAnyReplica saw exactly that).
 type CancelRelay interface {
 	// ForwardCancel delivers a cancel to the replica whose id is the top
-	// byte of pid.
+	// byte of pid and returns once that replica's fn has returned, or
+	// with an error when ctx ends first.
 	ForwardCancel(ctx context.Context, pid uint32, secret []byte) error
 	// ReceiveCancels hands each cancel forwarded to this replica to fn
-	// until stop is called.
+	// until stop is called; fn returns when the cancel has acted (the
+	// upstream closed the connection that carried it).
 	ReceiveCancels(fn func(pid uint32, secret []byte)) (stop func())
 }
 
 // routeCancel acts on a CancelRequest: at once when the session is on this
 // replica, else through the relay to the replica its process id names.
 // Unknown keys are ignored, as PostgreSQL does; the secret is checked only
-// where the session lives.
+// where the session lives. It returns, and the caller closes the client's
+// cancel connection, only once the cancel has acted (CancelRelay), or
+// after forwardTimeout when the other replica does not answer.
 func (e *Engine) routeCancel(pid uint32, secret []byte) {
 	if uint8(pid>>24) == e.o.ReplicaID || e.o.CancelRelay == nil {
 		e.cancel(pid, secret)
