@@ -63,7 +63,9 @@ func (s *Server) start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	tokens := identity.NewTokens(s.st)
+	// Roles come from the role table running now, not the one a token
+	// was issued under (identity.Tokens.WithRoles).
+	tokens := identity.NewTokens(s.st).WithRoles(api.RoleTable(cfg.Identity.Roles))
 	if s.core, err = openCore(ctx, cfg, s.st, s.metrics, s.log); err != nil {
 		return err
 	}

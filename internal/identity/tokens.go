@@ -51,10 +51,24 @@ type TokenStore interface {
 // Issue; the store keeps only their SHA-256.
 type Tokens struct {
 	st TokenStore
+	// roles is the role table the gateway runs with (identity.roles);
+	// empty: a token keeps the roles it was issued with.
+	roles map[string][]Role
 }
 
 // NewTokens returns Tokens backed by the store.
 func NewTokens(st TokenStore) *Tokens { return &Tokens{st: st} }
+
+// WithRoles makes every token authenticated from now on carry the roles its
+// identity's groups have in table, not those it was issued with: a role the
+// operator takes from a group (and restarts) is gone from every live token
+// at once, API and database passwords alike (a resource token's break-glass
+// or unmasked-role rights included). The groups stay the token's: they are
+// the provider's word at login. An empty table leaves the roles alone.
+func (ts *Tokens) WithRoles(table map[string][]Role) *Tokens {
+	ts.roles = table
+	return ts
+}
 
 // Issue makes a token for the identity with the scopes, valid for ttl from
 // the store's clock. It records the identity as last seen. The secret is
@@ -176,6 +190,9 @@ func (ts *Tokens) Authenticate(ctx context.Context, secret string) (Token, error
 		return Token{}, ErrTokenRevoked
 	case !now.Before(t.ExpiresAt):
 		return Token{}, ErrTokenExpired
+	}
+	if len(ts.roles) > 0 {
+		t.Identity.Roles = RolesFor(t.Identity.Groups, ts.roles)
 	}
 	return t, nil
 }

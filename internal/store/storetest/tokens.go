@@ -214,6 +214,23 @@ func testTokenIssueAuthenticate(t *testing.T, st store.Store) {
 	}
 	wantErrIs(t, "Authenticate(revoked)", func() error { _, err := ts.Authenticate(ctx, secret); return err }(), identity.ErrTokenRevoked)
 
+	// A role the operator took from a group is gone from a live token:
+	// the roles are those of the table the gateway runs with now, for API
+	// and resource tokens alike.
+	p := person(unique("demoted"))
+	db, _, err := ts.Issue(ctx, p, []identity.Scope{identity.ScopeResources}, time.Hour)
+	if err != nil {
+		t.Fatalf("Issue(resources): %v", err)
+	}
+	now := identity.NewTokens(st).WithRoles(map[string][]identity.Role{"engineers": {identity.RoleCreator}})
+	got, err := now.AuthenticateResource(ctx, db, "pg-prod")
+	if err != nil || !slices.Equal(got.Identity.Roles, []identity.Role{identity.RoleCreator}) {
+		t.Fatalf("roles of a token issued as %v, under a table that left dba-leads no role: %v (%v); want [creator]", p.Roles, got.Identity.Roles, err)
+	}
+	if got, err := ts.AuthenticateResource(ctx, db, "pg-prod"); err != nil || !slices.Equal(got.Identity.Roles, p.Roles) {
+		t.Fatalf("without a table the token's own roles: %v (%v); want %v", got.Identity.Roles, err, p.Roles)
+	}
+
 	short, _, err := ts.Issue(ctx, person(unique("short")), []identity.Scope{identity.ScopeAPI}, time.Microsecond)
 	if err != nil {
 		t.Fatalf("Issue(short): %v", err)
