@@ -127,3 +127,55 @@ func TestGrantServesOnlyItsInitiator(t *testing.T) {
 		}
 	}
 }
+
+// TestRacingVotesOfOnePersonTheStoreCannotTellApart: one approver holds an
+// OIDC login and an identity the operator minted under their email, or
+// two logins whose email only one provider verified. Before a vote is
+// stored the service refuses the second identity (MaybeSame), but two
+// racing votes both pass that check, and the store's unique indexes (the
+// identity key, the verified email) cannot tell the pair apart, so both
+// are stored. The review must still count one person and stay pending.
+func TestRacingVotesOfOnePersonTheStoreCannotTellApart(t *testing.T) {
+	unverified := person("https://idp-b", "b-9", "dora@example.com", "dba-leads")
+	unverified.EmailVerified = false
+	minted := person(identity.LocalIssuer, "carl@example.com", "", "dba-leads")
+	minted.Source = identity.SourceLocal
+	pairs := []struct {
+		name       string
+		one, other identity.Identity
+	}{
+		{"a minted identity named after the email", person("https://idp-a", "c-1", "carl@example.com", "dba-leads"), minted},
+		{"an email verified on one side only", person("https://idp-a", "d-1", "dora@example.com", "dba-leads"), unverified},
+	}
+	for _, tt := range pairs {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "countersign.db")
+			replicas := []*env{
+				newEnv(t, setup{approvals: 2, store: openURL(t, "sqlite://"+path)}),
+				newEnv(t, setup{approvals: 2, store: openURL(t, "sqlite://"+path)}),
+			}
+			ids := []identity.Identity{tt.one, tt.other}
+			for range 10 {
+				r := replicas[0].create(t, alice, "DELETE FROM t")
+				var wg sync.WaitGroup
+				for i := range 2 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						_, _ = replicas[i].svc.Approve(ctx, r.ID, api(ids[i]), "")
+					}()
+				}
+				wg.Wait()
+				got, err := replicas[1].svc.Get(ctx, r.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Status != review.StatusPending || got.Approvals() != 1 {
+					t.Fatalf("one person under two identities: %d approvals counted of %d votes; status %s",
+						got.Approvals(), len(got.Votes), got.Status)
+				}
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package review
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/countersign/countersign/internal/identity"
@@ -131,15 +132,23 @@ func (r Review) Effective(now time.Time) Status {
 	return r.Status
 }
 
-// Approvals counts the approving votes.
+// Approvals counts the people who approved: a vote whose voter may be the
+// initiator, or someone who approved before it (identity.MaybeSame), does
+// not count. Votes are checked that way before they are stored, but two
+// votes of one person under two identities that race each other can both
+// be stored where the store's constraints cannot tell them apart (an email
+// verified on one side only, an identity the operator named after the
+// person); counting people here keeps them from deciding the review.
 func (r Review) Approvals() int {
-	n := 0
+	var counted []identity.Identity
 	for _, v := range r.Votes {
-		if v.Approve {
-			n++
+		if !v.Approve || v.Voter.MaybeSame(r.Initiator) ||
+			slices.ContainsFunc(counted, v.Voter.MaybeSame) {
+			continue
 		}
+		counted = append(counted, v.Voter)
 	}
-	return n
+	return len(counted)
 }
 
 // Filter narrows List. Zero fields do not filter.
