@@ -32,11 +32,15 @@
 //	  │◄─ ReadyForQuery ───────────│ id in the top byte of the process id
 //
 // A CancelRequest (plaintext or after SSLRequest) naming a gateway key
-// withdraws a held operation's wait (57014) and is passed to the upstream
-// backend with the upstream's key. One naming another replica's id is
-// forwarded there through Options.CancelRelay (LISTEN/NOTIFY on the
-// shared PostgreSQL store), since a load balancer may send the cancel
-// connection to any replica.
+// withdraws a held operation's wait (57014) and, when something of the
+// client's runs upstream, is passed to the upstream backend with the
+// upstream's key first: the hold ends, and the client's cancel connection
+// closes, only once PostgreSQL has acted on it, so a late cancel cannot hit
+// the client's next command. One naming another replica's id is forwarded
+// there through Options.CancelRelay (LISTEN/NOTIFY on the shared
+// PostgreSQL store, acknowledged once it acted), since a load balancer may
+// send the cancel connection to any replica. A cancel that lands on the
+// gateway's own read of the session state makes it read again.
 //
 // # Operations
 //

@@ -192,19 +192,41 @@ func (c *conn) durable(commit *recording.Commit) error {
 
 var errRecording = errors.New("recording failed")
 
-// onCancel handles a CancelRequest naming this session: a held operation
-// stops waiting, and the upstream is asked to cancel what it runs.
+// onCancel handles a CancelRequest naming this session. When something
+// of the client's is upstream, the upstream is asked to cancel it, and
+// only once that cancel has acted (the upstream closed its connection) is
+// a held operation's wait withdrawn: the client may send its next command
+// as soon as the held one answers 57014, and a cancel still on its way
+// upstream would hit that command. When nothing of the client's is
+// upstream (an idle session, a hold with nothing before it, or only the
+// gateway's own read of the session state), no cancel is sent: PostgreSQL
+// would discard it, and a late one could hit the client's next command or
+// that read.
 func (c *conn) onCancel() {
+	if c.up != nil && c.q.clientPending() {
+		if err := cancelUpstream(c.upKey); err != nil {
+			c.e.log.Info("postgres upstream cancel failed", "session", c.id, "error", err)
+		}
+	}
 	c.holdMu.Lock()
 	if c.holdCancel != nil {
 		c.holdCancel(errCanceled)
 	}
 	c.holdMu.Unlock()
-	if c.up != nil {
-		if err := cancelUpstream(c.upKey); err != nil {
-			c.e.log.Info("postgres upstream cancel failed", "session", c.id, "error", err)
+}
+
+// clientPending reports whether a response to something of the client's
+// is outstanding upstream: anything queued but the gateway's own reads of
+// the session state.
+func (q *queue) clientPending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, p := range q.items[q.head:] {
+		if p.kind != pendRefresh {
+			return true
 		}
 	}
+	return false
 }
 
 // interrupt is guard.Session.Interrupt: the guard calls it when a grant

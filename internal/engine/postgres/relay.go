@@ -446,7 +446,10 @@ func (c *conn) onParameterStatus(m *pgproto3.ParameterStatus) *startupErr {
 	return nil
 }
 
-// onRefreshMsg swallows the answer to the gateway's own state read.
+// onRefreshMsg swallows the answer to the gateway's own state read. A
+// cancel that lands on the read (57014) makes it read again (rereadNow,
+// else awaitRefresh), up to refreshTries reads in a row; any other error
+// closes the session.
 func (c *conn) onRefreshMsg(r *relayState, head pending, msg pgproto3.BackendMessage) *startupErr {
 	switch m := msg.(type) {
 	case *pgproto3.DataRow:
@@ -456,9 +459,17 @@ func (c *conn) onRefreshMsg(r *relayState, head pending, msg pgproto3.BackendMes
 			c.state.mu.Unlock()
 		}
 	case *pgproto3.ErrorResponse:
-		if m.Code == "25P02" {
+		switch {
+		case m.Code == "25P02":
 			// In a failed transaction nothing runs, so nothing changed the
 			// state; the transaction's end is read again (txDirty).
+			return nil
+		case m.Code == codeQueryCanceled && head.refresh.tries+1 < refreshTries:
+			// A cancel meant for the client's statement landed on the
+			// read: it is sent again before the next decision
+			// (awaitRefresh), as many times as refreshTries allows.
+			c.e.log.Info("a cancel ended the read of the postgres session state; it is read again", "session", c.id)
+			head.refresh.again = true
 			return nil
 		}
 		// Without the state, nothing more can be decided: fail closed.
@@ -468,6 +479,9 @@ func (c *conn) onRefreshMsg(r *relayState, head pending, msg pgproto3.BackendMes
 		c.q.pop()
 		c.state.tx.Store(uint32(m.TxStatus))
 		r.txWas = m.TxStatus
+		if head.refresh.again && c.rereadNow(head.refresh) {
+			return nil // the client loop waits on for the same done
+		}
 		head.refresh.txStatus = m.TxStatus
 		close(head.refresh.done)
 	case *pgproto3.ParameterStatus:
