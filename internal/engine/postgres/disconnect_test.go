@@ -14,10 +14,18 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
-// pgx does not send a CancelRequest when its context ends: it closes the
-// socket. A wait in the gateway (a hold, a write's durability) must notice
-// at once: the operation is withdrawn and recorded, and Shutdown does not
-// wait for it.
+// A client that goes away while the gateway waits (a hold, a write's
+// durability) must be noticed at once: the operation is withdrawn and
+// recorded, and Shutdown does not wait for it. Three ways to go:
+//
+//   - context: pgx's context ends; it sends a CancelRequest, then closes
+//     its socket. Either may withdraw the wait first.
+//   - socket: pgx's socket is closed under it; its read fails, and pgx
+//     still sends a CancelRequest for the session as it gives up (pgconn's
+//     asyncClose), which may reach the gateway before the end of the
+//     socket does: either may withdraw the wait first.
+//   - vanish: the socket closes and nothing follows (a killed process, a
+//     lost network): only the disconnect can withdraw the wait.
 func TestVanishedClientWithdrawsWait(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -34,28 +42,18 @@ func TestVanishedClientWithdrawsWait(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		for _, how := range []string{"context", "socket"} {
+		for _, how := range []string{"context", "socket", "vanish"} {
 			t.Run(tt.name+"/"+how, func(t *testing.T) {
 				t.Parallel()
 				ev := newEnv(t, nil)
 				tt.tweak(ev)
 				c := ev.connect(t)
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan error, 1)
-				go func() {
-					_, err := c.Exec(ctx, tt.sql, pgx.QueryExecModeSimpleProtocol)
-					done <- err
-				}()
-				waitFor(t, func() bool { return len(ev.g.OpsOf(tt.sql)) == 1 })
-				if how == "context" {
-					cancel() // pgx sends a CancelRequest, then closes its socket
+				decided := func() bool { return len(ev.g.OpsOf(tt.sql)) == 1 }
+				if how == "vanish" {
+					vanish(t, c, tt.sql, decided)
 				} else {
-					c.PgConn().Conn().Close()
+					leave(t, c, tt.sql, how, decided)
 				}
-				if err := <-done; err == nil {
-					t.Fatal("the withdrawn operation succeeded")
-				}
-				cancel()
 				waitFor(t, func() bool { return ev.e.activeSessions() == 0 })
 				if !withdrawn(ev, tt.sql, how) {
 					t.Fatal("the withdrawal was not recorded")
@@ -70,13 +68,56 @@ func TestVanishedClientWithdrawsWait(t *testing.T) {
 	}
 }
 
+// leave runs sql with pgx and, once the gateway decided it, ends the
+// context (how "context") or closes pgx's socket (how "socket").
+func leave(t *testing.T, c *pgx.Conn, sql, how string, decided func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+		done <- err
+	}()
+	waitFor(t, decided)
+	if how == "context" {
+		cancel()
+	} else {
+		c.PgConn().Conn().Close()
+	}
+	if err := <-done; err == nil {
+		t.Fatal("the withdrawn operation succeeded")
+	}
+}
+
+// vanish sends sql on c's connection, taken from pgx so that nothing but
+// the connection's end follows, and closes it once the gateway decided it.
+func vanish(t *testing.T, c *pgx.Conn, sql string, decided func() bool) {
+	t.Helper()
+	hc, err := c.PgConn().Hijack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := (&pgproto3.Query{String: sql}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hc.Conn.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, decided)
+	hc.Conn.Close()
+}
+
+// withdrawn reports whether sql's withdrawal is recorded with a code how
+// the client left allows: only a vanished client cannot have cancelled.
 func withdrawn(ev *env, sql, how string) bool {
 	for _, e := range ev.rec.OfType("operation") {
 		d := e.Data.(*recording.OperationData)
 		if d.Text != sql || d.Decision != "deny" {
 			continue
 		}
-		if d.Code == verdictClientGone || (how == "context" && d.Code == verdictCanceled) {
+		if d.Code == verdictClientGone || (how != "vanish" && d.Code == verdictCanceled) {
 			return true
 		}
 	}
