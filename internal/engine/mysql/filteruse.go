@@ -3,6 +3,7 @@ package mysql
 import (
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
@@ -45,8 +46,16 @@ import (
 //
 // An unqualified column is taken to be every column of that name that
 // any relation in scope, the enclosing queries' included, may hold (a
-// base table may hold any name): the server picks one, the gateway
-// counts them all.
+// base table may hold any name), and every select-list entry of the
+// query or an enclosing one aliased so (MariaDB reads ORDER BY (SELECT
+// s), OVER (ORDER BY s) as the alias s): the server picks one, the
+// gateway counts them all. A qualified one counts every relation of that
+// name, letter case aside, out to the first scope spelling it exactly.
+//
+// A schema change that moves a table's rows out of the rule's name
+// (RENAME TABLE, ALTER TABLE ... RENAME, EXCHANGE PARTITION) or converts
+// them all (CONVERT TO CHARACTER SET) is a use of all its columns;
+// ALTER TABLE ... ORDER BY, of the columns it orders by.
 
 // maxFilterDepth bounds nested queries, views and prepared texts.
 const maxFilterDepth = 32
@@ -118,10 +127,11 @@ type filterWalk struct {
 	uses       []mask.Source
 	unres      bool
 	depth      int
-	views      int               // view definitions walked, each time one is read (bounded: maxViewsPerOperation)
-	prepared   map[string]string // SQL-level prepared texts by name
-	preparedIn map[string]string // and the schema each was prepared in
-	copied     bool              // prepared and preparedIn are the walk's own copies
+	views      int                       // view definitions walked, each time one is read (bounded: maxViewsPerOperation)
+	prepared   map[string]string         // SQL-level prepared texts by name
+	preparedIn map[string]string         // and the schema each was prepared in
+	copied     bool                      // prepared and preparedIn are the walk's own copies
+	inField    map[*ast.SelectField]bool // select-list entries being counted (aliasUse)
 
 	catalog func() *viewCatalog // nil result: no catalog
 }
@@ -156,6 +166,7 @@ type fuCol struct {
 // fuRel is a relation in a FROM clause.
 type fuRel struct {
 	alias         string // lower-cased name it is referred to by
+	aliasO        string // and as written in the FROM clause
 	schema, table string // as named, for qualified references; "" if derived
 	base          bool   // a table: any column name is schema.table.name
 	cols          []fuCol
@@ -203,6 +214,44 @@ func (w *filterWalk) stmt(n ast.StmtNode) {
 		} else {
 			w.fallback(s)
 		}
+	case *ast.RenameTableStmt:
+		// The rule names the table: renamed, its columns are no longer
+		// the rule's, and any statement may test them.
+		for _, tt := range s.TableToTables {
+			w.allCols(w.tableRel(tt.OldTable))
+		}
+	case *ast.AlterTableStmt:
+		for _, spec := range s.Specs {
+			switch spec.Tp {
+			case ast.AlterTableRenameTable:
+				w.allCols(w.tableRel(s.Table)) // as RENAME TABLE
+			case ast.AlterTableExchangePartition:
+				// The partition's rows move into the other table, out of
+				// the rule's sight (and its rows into this one).
+				w.allCols(w.tableRel(s.Table))
+				w.allCols(w.tableRel(spec.NewTable))
+			case ast.AlterTableOrderByColumns:
+				// The rows are stored in that order (Aria, MyISAM): a
+				// later unordered read tells it.
+				t := w.tableRel(s.Table)
+				for _, it := range spec.OrderByList {
+					if it == nil || it.Column == nil {
+						w.unres = true
+						continue
+					}
+					w.use(mask.Source{Schema: t.schema, Table: t.table, Column: it.Column.Name.O})
+				}
+			case ast.AlterTableOption:
+				// CONVERT TO CHARACTER SET converts every value: it
+				// fails on one the character set cannot hold.
+				for _, o := range spec.Options {
+					if o.Tp == ast.TableOptionCharset && o.UintValue == ast.TableOptionCharsetWithConvertTo {
+						w.allCols(w.tableRel(s.Table))
+					}
+				}
+			}
+		}
+		w.fallback(s)
 	case *ast.CreateViewStmt:
 		// Its conditions run whenever the view is read.
 		w.query(s.Select, nil, true)
@@ -256,6 +305,18 @@ func (w *filterWalk) stmt(n ast.StmtNode) {
 	default:
 		w.fallback(n)
 	}
+}
+
+// tableRel is the base table a schema change names.
+func (w *filterWalk) tableRel(tn *ast.TableName) *fuRel {
+	if tn == nil {
+		return &fuRel{opaque: true}
+	}
+	schema := tn.Schema.O
+	if schema == "" {
+		schema = w.schema
+	}
+	return &fuRel{alias: tn.Name.L, schema: schema, table: tn.Name.O, base: true}
 }
 
 // own copies the connection's prepared statements before the walk
@@ -570,6 +631,11 @@ func (w *filterWalk) field(f *ast.SelectField, sc *fuScope) []fuCol {
 			name = x.Name.Name.L
 		}
 		srcs, unres := w.resolve(x.Name, sc)
+		if x.Name.Table.L == "" {
+			// (SELECT s) in an ORDER BY reads the enclosing query's
+			// alias s (its own select list's aliases it cannot name).
+			w.aliasUse(x.Name.Name.L, sc.parent)
+		}
 		return []fuCol{{name: name, srcs: srcs, unres: unres}}
 	case *ast.SubqueryExpr:
 		inner := w.query(x.Query, sc, true)
@@ -625,6 +691,16 @@ func (w *filterWalk) byExpr(e ast.ExprNode, sc *fuScope) {
 
 // fieldUse counts what a select-list entry reads as filter uses.
 func (w *filterWalk) fieldUse(f *ast.SelectField, sc *fuScope) {
+	// An entry whose expression names its own alias ((SELECT s) AS s)
+	// is counted once.
+	if w.inField[f] {
+		return
+	}
+	if w.inField == nil {
+		w.inField = map[*ast.SelectField]bool{}
+	}
+	w.inField[f] = true
+	defer delete(w.inField, f)
 	if f.WildCard != nil {
 		for _, c := range w.field(f, sc) {
 			w.colUse(c)
@@ -700,14 +776,14 @@ func (w *filterWalk) tableSource(ts *ast.TableSource, sc *fuScope) *fuRel {
 	case *ast.TableName:
 		r := w.tableName(x, sc)
 		if ts.AsName.L != "" {
-			r.alias = ts.AsName.L
+			r.alias, r.aliasO = ts.AsName.L, ts.AsName.O
 		}
 		return r
 	case *ast.SelectStmt, *ast.SetOprStmt:
 		// Seen from inside, the scope's CTEs and enclosing queries (and,
 		// counted as well though MariaDB hides them, the FROM clause's
 		// other tables).
-		return &fuRel{alias: ts.AsName.L, cols: w.query(x, sc, true)}
+		return &fuRel{alias: ts.AsName.L, aliasO: ts.AsName.O, cols: w.query(x, sc, true)}
 	}
 	w.unres = true
 	return &fuRel{alias: ts.AsName.L, opaque: true}
@@ -720,6 +796,7 @@ func (w *filterWalk) tableName(tn *ast.TableName, sc *fuScope) *fuRel {
 		for s := sc; s != nil; s = s.parent {
 			if r, ok := s.ctes[tn.Name.L]; ok {
 				cp := *r
+				cp.aliasO = tn.Name.O
 				return &cp
 			}
 		}
@@ -728,7 +805,7 @@ func (w *filterWalk) tableName(tn *ast.TableName, sc *fuScope) *fuRel {
 	if schema == "" {
 		schema = w.schema
 	}
-	r := &fuRel{alias: tn.Name.L, schema: schema, table: tn.Name.O, base: true}
+	r := &fuRel{alias: tn.Name.L, aliasO: tn.Name.O, schema: schema, table: tn.Name.O, base: true}
 	cat := w.catalog()
 	if cat == nil {
 		w.unres = true // every relation may be a view
@@ -791,7 +868,9 @@ func (r *fuRel) lookup(lname, name string, w *filterWalk) (srcs []mask.Source, f
 			srcs, found, unres = append(srcs, s...), found || f, unres || u
 			continue
 		}
-		if c.name == lname {
+		// An unaliased expression's name is its text ("(SELECT ssn
+		// FROM t)"), which the walk does not rebuild: it may be any.
+		if c.name == lname || c.name == "" {
 			srcs, found, unres = append(srcs, c.srcs...), true, unres || c.unres
 		}
 	}
@@ -832,7 +911,13 @@ func (w *filterWalk) resolve(cn *ast.ColumnName, sc *fuScope) (srcs []mask.Sourc
 		}
 		return srcs, unres
 	}
+	// Every relation of that name, letter case aside, from the innermost
+	// scope out to the first that has one spelled exactly so: MariaDB
+	// may tell X from x (lower_case_table_names=0: an inner X does not
+	// hide an outer x), or not.
+	found := false
 	for s := sc; s != nil; s = s.parent {
+		exact := false
 		for _, r := range s.rels {
 			if r.alias != cn.Table.L {
 				continue
@@ -841,10 +926,17 @@ func (w *filterWalk) resolve(cn *ast.ColumnName, sc *fuScope) (srcs []mask.Sourc
 				continue
 			}
 			rs, _, u := r.lookup(cn.Name.L, cn.Name.O, w)
-			return rs, u
+			srcs, unres, found = append(srcs, rs...), unres || u, true
+			exact = exact || r.aliasO == cn.Table.O
+		}
+		if exact {
+			break
 		}
 	}
-	return nil, true
+	if !found {
+		return nil, true
+	}
+	return srcs, unres
 }
 
 // expr counts every column an expression reads as a filter use; its
@@ -907,6 +999,34 @@ func (v *exprUses) name(cn *ast.ColumnName) {
 	srcs, unres := v.w.resolve(cn, v.sc)
 	v.w.use(srcs...)
 	v.w.unres = v.w.unres || unres
+	if cn.Table.L == "" {
+		v.w.aliasUse(cn.Name.L, v.sc)
+	}
+}
+
+// aliasUse counts the select-list entries, of the query and of the
+// enclosing ones, that an unqualified name in an expression may stand
+// for: MariaDB resolves it to a select-list alias in a window, and in a
+// subquery of the select list, GROUP BY, HAVING or ORDER BY (ORDER BY
+// (SELECT s) orders by what s aliases). Counted wherever the name is,
+// a few statements more are refused than need be.
+func (w *filterWalk) aliasUse(name string, sc *fuScope) {
+	// An unaliased entry is named by its text ("(SELECT ssn FROM t)",
+	// which HAVING may name): a name no identifier has may be any of
+	// them (a bare column's name is the column's, resolved already).
+	text := strings.ContainsFunc(name, func(r rune) bool {
+		return r != '_' && r != '$' && !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+	for s := sc; s != nil; s = s.parent {
+		for _, f := range s.fields {
+			if w.inField[f] {
+				continue
+			}
+			if f.AsName.L == name || (text && f.AsName.L == "") {
+				w.fieldUse(f, s)
+			}
+		}
+	}
 }
 
 func (v *exprUses) Leave(n ast.Node) (ast.Node, bool) { return n, true }
