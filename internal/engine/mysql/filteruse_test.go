@@ -187,54 +187,74 @@ func TestRealFilterDeny(t *testing.T) {
 	fx := newFilterEnv(t)
 	alice := fx.re.issue(t, person("alice", "engineers"))
 	for _, tc := range filterRefused {
-		t.Run("refused/"+tc.name, func(t *testing.T) {
-			out := fx.run(t, alice, tc)
-			refused := false
-			for _, o := range out {
-				refused = refused || strings.Contains(o, filterRefusal)
-				if strings.Contains(o, secretSSN) {
-					t.Errorf("the value leaked: %q", o)
-				}
-			}
-			if !refused {
-				t.Errorf("ran; want a refusal naming the unmask grant: %q", out)
-			}
-		})
+		t.Run("refused/"+tc.name, func(t *testing.T) { fx.wantRefused(t, alice, tc) })
 	}
 	for _, tc := range filterAllowed {
-		t.Run("allowed/"+tc.name, func(t *testing.T) {
-			for i, o := range fx.run(t, alice, tc) {
-				if strings.HasPrefix(o, "error:") {
-					t.Errorf("step %d: %s", i, o)
-				}
-				if strings.Contains(o, secretSSN) {
-					t.Errorf("step %d: the value leaked: %q", i, o)
-				}
-			}
-		})
+		t.Run("allowed/"+tc.name, func(t *testing.T) { fx.wantMasked(t, alice, tc) })
 	}
-
 	// Under an approved unmask grant every refused statement runs.
+	bob := fx.unmasked(t, "filter deny test")
+	for _, tc := range filterRefused {
+		t.Run("granted/"+tc.name, func(t *testing.T) { fx.wantRuns(t, bob, tc) })
+	}
+}
+
+// wantRefused runs tc and wants a refusal naming the unmask grant, and the
+// value nowhere.
+func (fx *filterEnv) wantRefused(t *testing.T, secret string, tc filterCase) {
+	t.Helper()
+	out := fx.run(t, secret, tc)
+	refused := false
+	for _, o := range out {
+		refused = refused || strings.Contains(o, filterRefusal)
+		if strings.Contains(o, secretSSN) {
+			t.Errorf("the value leaked: %q", o)
+		}
+	}
+	if !refused {
+		t.Errorf("ran; want a refusal naming the unmask grant: %q", out)
+	}
+}
+
+// wantMasked runs tc and wants every step to run without showing the
+// value.
+func (fx *filterEnv) wantMasked(t *testing.T, secret string, tc filterCase) {
+	t.Helper()
+	for i, o := range fx.run(t, secret, tc) {
+		if strings.HasPrefix(o, "error:") {
+			t.Errorf("step %d: %s", i, o)
+		}
+		if strings.Contains(o, secretSSN) {
+			t.Errorf("step %d: the value leaked: %q", i, o)
+		}
+	}
+}
+
+// wantRuns runs tc and wants every step to run (under an unmask grant).
+func (fx *filterEnv) wantRuns(t *testing.T, secret string, tc filterCase) {
+	t.Helper()
+	for i, o := range fx.run(t, secret, tc) {
+		if strings.HasPrefix(o, "error:") {
+			t.Errorf("step %d under the unmask grant: %s", i, o)
+		}
+	}
+}
+
+// unmasked returns the secret of bob, a creator holding an unmask grant
+// that carol approved.
+func (fx *filterEnv) unmasked(t *testing.T, reason string) string {
+	t.Helper()
 	bob := person("bob", "engineers")
 	ctx := context.Background()
 	g, err := fx.re.svc.Create(ctx, review.Request{Type: review.TypeGrant, Resource: "my-filter", Initiator: bob,
-		Access: []string{"unmask"}, Duration: time.Hour, Reason: "filter deny test"})
+		Access: []string{"unmask"}, Duration: time.Hour, Reason: reason})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err = fx.re.svc.Approve(ctx, g.ID, apiActor(person("carol", "dba-leads")), ""); err != nil {
 		t.Fatal(err)
 	}
-	bobSecret := fx.re.issue(t, bob)
-	for _, tc := range filterRefused {
-		t.Run("granted/"+tc.name, func(t *testing.T) {
-			for i, o := range fx.run(t, bobSecret, tc) {
-				if strings.HasPrefix(o, "error:") {
-					t.Errorf("step %d under the unmask grant: %s", i, o)
-				}
-			}
-		})
-	}
+	return fx.re.issue(t, bob)
 }
 
 // The refusal is an ERR packet (1142, 42000) whose message names the

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/countersign/countersign/internal/identity"
 	"github.com/countersign/countersign/internal/review"
 	"github.com/jackc/pgx/v5"
 )
@@ -28,25 +27,7 @@ func TestCommitAndChainKeepsApprovalUsed(t *testing.T) {
 			c := g.connect(t)
 			ctx := context.Background()
 			stmt := "UPDATE " + g.table + " SET name = name || 'x' WHERE id = 1"
-			// The digest binds "in a transaction", so the review is asked
-			// for inside one.
-			if _, err := c.Exec(ctx, "BEGIN"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.Exec(ctx, stmt, pgx.QueryExecModeSimpleProtocol); err == nil || !strings.Contains(err.Error(), "r-") {
-				t.Fatalf("the write was not refused with a review id (mode reject): %v", err)
-			}
-			if _, err := c.Exec(ctx, "ROLLBACK"); err != nil {
-				t.Fatal(err)
-			}
-			pending, err := g.svc.List(ctx, review.Filter{Type: review.TypeOperation, Status: review.StatusPending})
-			if err != nil || len(pending) != 1 {
-				t.Fatalf("pending reviews: %v (%v)", pending, err)
-			}
-			carol := grantTxPerson("carol", "dba-leads")
-			if _, err := g.svc.Approve(ctx, pending[0].ID, review.Actor{Identity: carol, Via: "api", Scopes: []identity.Scope{identity.ScopeAPI}}, ""); err != nil {
-				t.Fatal(err)
-			}
+			id := g.approvedWrite(t, c, stmt, true)
 			for _, s := range []string{"BEGIN", stmt, chain, "ROLLBACK", "BEGIN"} {
 				if _, err := c.Exec(ctx, s, pgx.QueryExecModeSimpleProtocol); err != nil {
 					t.Fatalf("%s: %v", s, err)
@@ -57,7 +38,7 @@ func TestCommitAndChainKeepsApprovalUsed(t *testing.T) {
 			if n := g.count(t, "name = 'adax'"); n != 1 || again == nil {
 				t.Fatalf("the approved write must run exactly once: rows with name 'adax': %d (twice is 'adaxx'); second run: %v", n, again)
 			}
-			got, err := g.svc.Get(ctx, pending[0].ID)
+			got, err := g.svc.Get(ctx, id)
 			if err != nil || got.Status != review.StatusConsumed {
 				t.Fatalf("the review after its committed use: %s (%v)", got.Status, err)
 			}
@@ -77,17 +58,7 @@ func TestApprovalBoundToSessionState(t *testing.T) {
 	ctx := context.Background()
 	stmt := "UPDATE " + g.table + " SET name = name || 'y' WHERE id = 1"
 	c := g.connect(t)
-	if _, err := c.Exec(ctx, stmt, pgx.QueryExecModeSimpleProtocol); err == nil || !strings.Contains(err.Error(), "r-") {
-		t.Fatalf("the write was not refused with a review id (mode reject): %v", err)
-	}
-	pending, err := g.svc.List(ctx, review.Filter{Type: review.TypeOperation, Status: review.StatusPending})
-	if err != nil || len(pending) != 1 {
-		t.Fatalf("pending reviews: %v (%v)", pending, err)
-	}
-	carol := grantTxPerson("carol", "dba-leads")
-	if _, err := g.svc.Approve(ctx, pending[0].ID, review.Actor{Identity: carol, Via: "api", Scopes: []identity.Scope{identity.ScopeAPI}}, ""); err != nil {
-		t.Fatal(err)
-	}
+	g.approvedWrite(t, c, stmt, false)
 	attacks := []struct {
 		name   string
 		before []string

@@ -21,25 +21,7 @@ func TestRollbackToSavepointKeepsApprovalUsed(t *testing.T) {
 	c := g.connect(t)
 	ctx := context.Background()
 	stmt := "UPDATE " + g.table + " SET name = name || 'x' WHERE id = 1"
-	// The digest binds "in a transaction", so the review is asked for
-	// inside one.
-	if _, err := c.Exec(ctx, "BEGIN"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Exec(ctx, stmt, pgx.QueryExecModeSimpleProtocol); err == nil || !strings.Contains(err.Error(), "r-") {
-		t.Fatalf("the write was not refused with a review id (mode reject): %v", err)
-	}
-	if _, err := c.Exec(ctx, "ROLLBACK"); err != nil {
-		t.Fatal(err)
-	}
-	pending, err := g.svc.List(ctx, review.Filter{Type: review.TypeOperation, Status: review.StatusPending})
-	if err != nil || len(pending) != 1 {
-		t.Fatalf("pending reviews: %v (%v)", pending, err)
-	}
-	carol := grantTxPerson("carol", "dba-leads")
-	if _, err := g.svc.Approve(ctx, pending[0].ID, review.Actor{Identity: carol, Via: "api", Scopes: []identity.Scope{identity.ScopeAPI}}, ""); err != nil {
-		t.Fatal(err)
-	}
+	g.approvedWrite(t, c, stmt, true)
 	steps := []struct {
 		sql     string
 		refused bool
@@ -71,4 +53,36 @@ func TestRollbackToSavepointKeepsApprovalUsed(t *testing.T) {
 	if n := g.count(t, "name = 'adax'"); n != 1 {
 		t.Fatalf("the approved write must have run exactly once: rows with name 'adax': %d (twice would be 'adaxx')", n)
 	}
+}
+
+// approvedWrite has stmt refused on c with a review id (mode reject),
+// inside a transaction when inTx (the digest binds it, so a statement to
+// run in one is reviewed in one), has carol approve that review, and
+// returns its id.
+func (g *grantTxEnv) approvedWrite(t *testing.T, c *pgx.Conn, stmt string, inTx bool) string {
+	t.Helper()
+	ctx := context.Background()
+	exec := func(sql string) error { _, err := c.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); return err }
+	if inTx {
+		if err := exec("BEGIN"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := exec(stmt); err == nil || !strings.Contains(err.Error(), "r-") {
+		t.Fatalf("the write was not refused with a review id (mode reject): %v", err)
+	}
+	if inTx {
+		if err := exec("ROLLBACK"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending, err := g.svc.List(ctx, review.Filter{Type: review.TypeOperation, Status: review.StatusPending})
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending reviews: %v (%v)", pending, err)
+	}
+	carol := grantTxPerson("carol", "dba-leads")
+	if _, err := g.svc.Approve(ctx, pending[0].ID, review.Actor{Identity: carol, Via: "api", Scopes: []identity.Scope{identity.ScopeAPI}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	return pending[0].ID
 }
