@@ -44,24 +44,6 @@ func RoleNames(id identity.Identity) []string {
 	return out
 }
 
-// anyDeny reports whether a filter: deny rule applies to these roles.
-func (m *masking) anyDeny(roles []string) bool {
-	for _, s := range m.specs {
-		if s.Filter != "deny" {
-			continue
-		}
-		if len(s.Roles) == 0 {
-			return true
-		}
-		for _, r := range roles {
-			if slices.Contains(s.Roles, r) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // maskCheck runs before anything else is decided: it finds an active
 // unmask grant of the identity (unmask is its id), and refuses an
 // operation that uses a filter: deny column other than as output, whose
@@ -99,7 +81,7 @@ func (m *masking) refusal(roles []string, op *Operation) string {
 				sourceName(src), idx, ruleLabel(m.specs[idx]))
 		}
 	}
-	if op.FilterUnresolved && m.anyDeny(roles) {
+	if op.FilterUnresolved && mask.DenyApplies(m.specs, roles) {
 		return "countersign could not tell which columns this statement uses in its conditions, and a masking rule with filter: deny applies to you; name every column plainly and avoid functions countersign does not know"
 	}
 	if op.Unmaskable != "" {

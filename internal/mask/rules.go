@@ -106,6 +106,19 @@ func compileRule(i int, s config.MaskRule) (rule, error) {
 	return r, nil
 }
 
+// DenyApplies reports whether a filter: deny rule among specs applies to
+// an identity with these roles (a rule without roles applies to everyone).
+// The engines ask it before they trace filter uses, and the guard before
+// it refuses an untraced one.
+func DenyApplies(specs []config.MaskRule, roles []string) bool {
+	for _, s := range specs {
+		if s.Filter == "deny" && (len(s.Roles) == 0 || slices.ContainsFunc(roles, func(r string) bool { return slices.Contains(s.Roles, r) })) {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *rule) appliesTo(roles []string) bool {
 	if len(r.roles) == 0 {
 		return true

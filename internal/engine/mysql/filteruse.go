@@ -8,8 +8,7 @@ import (
 	"github.com/pingcap/tidb/pkg/parser"
 	"github.com/pingcap/tidb/pkg/parser/ast"
 
-	"github.com/countersign/countersign/internal/config"
-	"github.com/countersign/countersign/internal/identity"
+	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/mask"
 	"github.com/countersign/countersign/internal/sqlkind"
 )
@@ -60,31 +59,12 @@ import (
 // maxFilterDepth bounds nested queries, views and prepared texts.
 const maxFilterDepth = 32
 
-// filterDenyApplies reports whether a filter: deny masking rule of the
-// resource applies to the identity's roles: the one check resources
-// without such rules pay.
-func filterDenyApplies(res *config.Resource, id identity.Identity) bool {
-	for _, s := range res.Policy.Masking {
-		if s.Filter != "deny" {
-			continue
-		}
-		if len(s.Roles) == 0 {
-			return true
-		}
-		for _, r := range id.Roles {
-			if slices.Contains(s.Roles, string(r)) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // filterUses annotates op for the guard (see above); called before
 // Decide. Operations of resources without a filter: deny rule that
 // applies to the session are left alone.
 func (c *conn) filterUses(op *operation) {
-	if c.res == nil || !filterDenyApplies(c.res, c.sess.Identity) {
+	if c.res == nil || len(c.res.Policy.Masking) == 0 ||
+		!mask.DenyApplies(c.res.Policy.Masking, guard.RoleNames(c.sess.Identity)) {
 		return
 	}
 	var cat *viewCatalog

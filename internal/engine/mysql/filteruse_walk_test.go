@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/countersign/countersign/internal/config"
-	"github.com/countersign/countersign/internal/identity"
 	"github.com/countersign/countersign/internal/mask"
 	"github.com/countersign/countersign/internal/sqlkind"
 )
@@ -206,31 +204,6 @@ func TestFilterUsesExecute(t *testing.T) {
 	}
 	if len(prepared) != 2 || strings.Contains(prepared["ok"], "ORDER") {
 		t.Fatalf("the session's prepared statements changed: %v", prepared)
-	}
-}
-
-// Only a filter: deny rule that applies to one of the session's roles
-// makes the engine walk statements.
-func TestFilterDenyApplies(t *testing.T) {
-	t.Parallel()
-	id := identity.Identity{Roles: []identity.Role{"creator"}}
-	tests := []struct {
-		rules []config.MaskRule
-		want  bool
-	}{
-		{nil, false},
-		{[]config.MaskRule{{Columns: []string{"*.ssn"}, Strategy: "redact"}}, false},
-		{[]config.MaskRule{{Columns: []string{"*.ssn"}, Strategy: "redact", Filter: "deny"}}, true},
-		{[]config.MaskRule{{Columns: []string{"*.ssn"}, Strategy: "redact", Filter: "deny", Roles: []string{"auditor"}}}, false},
-		{[]config.MaskRule{{Columns: []string{"*.ssn"}, Strategy: "redact", Filter: "deny", Roles: []string{"auditor", "creator"}}}, true},
-	}
-	for i, tc := range tests {
-		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			res := &config.Resource{Policy: config.Policy{Masking: tc.rules}}
-			if got := filterDenyApplies(res, id); got != tc.want {
-				t.Errorf("got %v, want %v", got, tc.want)
-			}
-		})
 	}
 }
 
