@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,19 +16,8 @@ import (
 // tokens) and the gateway side of it.
 func newOIDC(t *testing.T, user mockoidc.User) *identity.OIDC {
 	t.Helper()
-	m, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := startIDP(t)
 	m.QueueUser(user)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Shutdown() })
 	o, err := identity.NewOIDC(context.Background(), identity.OIDCConfig{
 		Issuer: m.Issuer(), ClientID: m.ClientID, ClientSecret: m.ClientSecret,
 		Scopes: []string{"openid", "email", "profile", "groups"}, Roles: RoleTable(testConfig().Identity.Roles),

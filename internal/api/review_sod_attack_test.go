@@ -2,12 +2,8 @@ package api
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
-	"log/slog"
 	"net"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,11 +11,7 @@ import (
 	"time"
 
 	"github.com/countersign/countersign/internal/config"
-	"github.com/countersign/countersign/internal/guard"
 	"github.com/countersign/countersign/internal/identity"
-	"github.com/countersign/countersign/internal/metrics"
-	"github.com/countersign/countersign/internal/recording"
-	"github.com/countersign/countersign/internal/review"
 	"github.com/countersign/countersign/internal/store"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
@@ -42,18 +34,6 @@ type sodGateway struct {
 // configured (so approvals need a fresh login), logging in at idp.
 func newSODGateway(t *testing.T, dbPath string, idp *mockoidc.MockOIDC, mayApprove bool, edit ...func(*config.Config)) *sodGateway {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite://"+dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	rec, err := recording.Open(ctx, st, recording.Options{Key: key, CheckpointEvery: 1, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rec.Close(ctx) })
 	cfg := surfacesConfig()
 	cfg.Identity.OIDC = &config.OIDC{Issuer: idp.Issuer(), ClientID: idp.ClientID}
 	cfg.Identity.Local.MayApprove = mayApprove
@@ -64,25 +44,14 @@ func newSODGateway(t *testing.T, dbPath string, idp *mockoidc.MockOIDC, mayAppro
 	for _, e := range edit {
 		e(cfg)
 	}
-	policies, err := guard.Policies(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := review.New(review.Options{Store: st, Policies: policies, Identity: cfg.Identity, Recorder: rec, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	login, err := identity.NewOIDC(ctx, identity.OIDCConfig{
+	login, err := identity.NewOIDC(context.Background(), identity.OIDCConfig{
 		Issuer: idp.Issuer(), ClientID: idp.ClientID, ClientSecret: idp.ClientSecret,
 		Scopes: []string{"openid", "email", "profile", "groups"}, Roles: RoleTable(cfg.Identity.Roles),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{st: st, tokens: identity.NewTokens(st)}
-	f.srv = httptest.NewTLSServer(New(Options{Config: cfg, Store: st, Tokens: f.tokens, Login: login, Metrics: metrics.New(),
-		Logger: slog.New(slog.DiscardHandler), Reviews: svc, Recorder: rec}))
-	t.Cleanup(f.srv.Close)
+	f, _ := serveSurfaces(t, dbPath, cfg, login)
 	return &sodGateway{fixture: f, idp: idp}
 }
 

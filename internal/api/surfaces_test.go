@@ -37,8 +37,20 @@ func surfacesConfig() *config.Config {
 // over a real SQLite store.
 func newSurfaces(t *testing.T, edit ...func(*config.Config)) (*fixture, *recording.Log) {
 	t.Helper()
+	cfg := surfacesConfig()
+	for _, e := range edit {
+		e(cfg)
+	}
+	return serveSurfaces(t, t.TempDir()+"/s.db", cfg, nil)
+}
+
+// serveSurfaces serves cfg's API, with login (nil: none) and the review
+// service and recording over the SQLite store at dbPath (several calls on
+// one path are several replicas).
+func serveSurfaces(t *testing.T, dbPath string, cfg *config.Config, login Login) (*fixture, *recording.Log) {
+	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, "sqlite://"+t.TempDir()+"/s.db")
+	st, err := store.Open(ctx, "sqlite://"+dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,10 +61,6 @@ func newSurfaces(t *testing.T, edit ...func(*config.Config)) (*fixture, *recordi
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rec.Close(ctx) })
-	cfg := surfacesConfig()
-	for _, e := range edit {
-		e(cfg)
-	}
 	policies, err := guard.Policies(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +70,7 @@ func newSurfaces(t *testing.T, edit ...func(*config.Config)) (*fixture, *recordi
 		t.Fatal(err)
 	}
 	f := &fixture{st: st, tokens: identity.NewTokens(st)}
-	f.srv = httptest.NewTLSServer(New(Options{Config: cfg, Store: st, Tokens: f.tokens, Metrics: metrics.New(),
+	f.srv = httptest.NewTLSServer(New(Options{Config: cfg, Store: st, Tokens: f.tokens, Login: login, Metrics: metrics.New(),
 		Logger: slog.New(slog.DiscardHandler), Reviews: svc, Recorder: rec}))
 	t.Cleanup(f.srv.Close)
 	return f, rec
