@@ -54,10 +54,18 @@ type grantTxEnv struct {
 
 func newGrantTxEnv(t *testing.T) *grantTxEnv {
 	t.Helper()
+	return newGrantTxEnvOn(t, config.Resource{Address: "127.0.0.1:5432", Database: testDB,
+		Username: "postgres", Password: "not-used-with-trust"}, adminExec2)
+}
+
+// newGrantTxEnvOn is newGrantTxEnv in front of another upstream (up's
+// address, database and credentials), whose tables admin creates.
+func newGrantTxEnvOn(t *testing.T, up config.Resource, admin func(sql string) error) *grantTxEnv {
+	t.Helper()
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	res := config.Resource{Name: "pg-grant-tx", Type: "postgres", Address: "127.0.0.1:5432", Database: testDB,
-		Username: "postgres", Password: "not-used-with-trust",
+	res := config.Resource{Name: "pg-grant-tx", Type: "postgres", Address: up.Address, Database: up.Database,
+		Username: up.Username, Password: up.Password,
 		Policy: config.Policy{Access: []string{"engineers", "dba-leads"},
 			Review: config.Review{Kinds: []string{"write", "schema", "privilege", "admin", "unknown"},
 				Approvers: []string{"dba-leads"}, Approvals: 1, Mode: "reject",
@@ -86,10 +94,10 @@ func newGrantTxEnv(t *testing.T) *grantTxEnv {
 	ev := newEnv(t, func(o *Options) { o.Guard, o.Auth, o.Recorder = gate, grantTxAuth{}, rec })
 	ev.res[res.Name] = &res
 	table := "gtx_" + randHex(4)
-	if err := adminExec2(fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY, name text); INSERT INTO %s VALUES (1, 'ada')", table, table)); err != nil {
+	if err := admin(fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY, name text); INSERT INTO %s VALUES (1, 'ada')", table, table)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = adminExec2("DROP TABLE " + table) })
+	t.Cleanup(func() { _ = admin("DROP TABLE " + table) })
 	return &grantTxEnv{env: ev, svc: svc, table: table}
 }
 

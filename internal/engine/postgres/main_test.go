@@ -22,6 +22,8 @@ var (
 	scram     struct {
 		port      int
 		passwords map[string]string
+		super     string // the password of the cluster's superuser, postgres
+		superURL  string // as postgres, for the tests' own setup
 	}
 )
 
@@ -34,6 +36,8 @@ const (
 // TestMain makes a throwaway database on the machine's PostgreSQL and
 // starts a private cluster that demands SCRAM and MD5 passwords, since the
 // machine's PostgreSQL trusts loopback and cannot prove the upstream login.
+// The private cluster also allows prepared transactions (the machine's
+// has max_prepared_transactions = 0), for the tests of PREPARE TRANSACTION.
 func TestMain(m *testing.M) {
 	testDB = "cs_engine_" + randHex(4)
 	if err := adminExec("CREATE DATABASE " + testDB); err != nil {
@@ -100,7 +104,7 @@ func startScramCluster() (func(), error) {
 	}
 	exec.Command("chown", "postgres", filepath.Join(data, "pg_hba.conf")).Run()
 	port := freePort()
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1", port, dir)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_prepared_transactions=8", port, dir)
 	if out, err := asPG(pgBin+"/pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "start"); err != nil {
 		cleanup()
 		return nil, fmt.Errorf("pg_ctl start: %v: %s", err, out)
@@ -112,6 +116,7 @@ func startScramCluster() (func(), error) {
 	scram.port = port
 	scram.passwords = map[string]string{scramRole: randHex(8), md5Role: randHex(8)}
 	url := fmt.Sprintf("postgres://postgres:%s@127.0.0.1:%d/postgres?sslmode=disable", super, port)
+	scram.super, scram.superURL = super, url
 	for _, sql := range []string{
 		fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s'", scramRole, scram.passwords[scramRole]),
 		fmt.Sprintf("SET password_encryption='md5'; CREATE ROLE %s LOGIN PASSWORD '%s'", md5Role, scram.passwords[md5Role]),

@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/countersign/countersign/internal/config"
 	"github.com/countersign/countersign/internal/review"
 	"github.com/jackc/pgx/v5"
 )
@@ -86,5 +88,45 @@ func TestApprovalBoundToSessionState(t *testing.T) {
 	}
 	if n := g.count(t, "name = 'aday'"); n != 1 {
 		t.Fatalf("the approved write must have run exactly once: %d rows named 'aday'", n)
+	}
+}
+
+// PREPARE TRANSACTION makes the transaction's work final as far as this
+// session goes: COMMIT PREPARED may follow from any session. A ROLLBACK of
+// a later transaction must not give back the approval the prepared one
+// used, or the approved INSERT runs a second time. Both the INSERT and the
+// PREPARE TRANSACTION are writes, so each is approved; it runs on the
+// private cluster, the only one here that allows prepared transactions.
+func TestPrepareTransactionKeepsApprovalUsed(t *testing.T) {
+	t.Parallel()
+	if scram.superURL == "" {
+		t.Fatal("the private cluster is not running")
+	}
+	admin := func(sql string) error { return execOn(scram.superURL, sql) }
+	g := newGrantTxEnvOn(t, config.Resource{Address: fmt.Sprintf("127.0.0.1:%d", scram.port), Database: "postgres",
+		Username: "postgres", Password: scram.super}, admin)
+	c := g.connect(t)
+	ctx := context.Background()
+	gid := "cs_" + randHex(4)
+	// An INSERT into a table without a key: the prepared transaction holds
+	// no lock a second run would wait for, so the hole shows as a run.
+	notes := "notes_" + gid
+	if err := admin("CREATE TABLE " + notes + " (note text)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin("DROP TABLE " + notes) })
+	t.Cleanup(func() { _ = admin("ROLLBACK PREPARED '" + gid + "'") }) // before the DROP
+	stmt := "INSERT INTO " + notes + " VALUES ('approved')"
+	g.approvedWrite(t, c, stmt, true)
+	g.approvedWrite(t, c, "PREPARE TRANSACTION '"+gid+"'", true)
+	for _, s := range []string{"BEGIN", stmt, "PREPARE TRANSACTION '" + gid + "'", "BEGIN", "ROLLBACK", "BEGIN"} {
+		if _, err := c.Exec(ctx, s, pgx.QueryExecModeSimpleProtocol); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	_, again := c.Exec(ctx, stmt, pgx.QueryExecModeSimpleProtocol)
+	_, _ = c.Exec(ctx, "ROLLBACK")
+	if again == nil || !strings.Contains(again.Error(), "approval required") {
+		t.Fatalf("the approved INSERT ran a second time after its transaction was prepared: %v", again)
 	}
 }
